@@ -1,0 +1,190 @@
+"""The Keras model on numpy arrays: quantizers, halo, fit, predict, save/load, extractors.
+
+Backend-agnostic: CI runs this file under TensorFlow and again under JAX.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from xr_ktextures import NODATA, InputError, KTextures, NotFittedError, WeightsNotFoundError
+from xr_ktextures.layers import HardSigmoidQuantizer, StraightThroughQuantizer
+from xr_ktextures.model import position_noise
+
+
+@pytest.fixture(scope="module")
+def patches() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    a = rng.normal(100, 5, (6, 48, 48, 4))
+    a[3:] += rng.normal(0, 30, (3, 48, 48, 4))
+    return a.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fitted(patches: np.ndarray) -> KTextures:
+    return KTextures(k=3, seed=0).fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
+
+
+@pytest.mark.parametrize("quantizer", [StraightThroughQuantizer(5), HardSigmoidQuantizer(5)])
+def test_quantizer_masks_are_binary_and_one_per_pixel(quantizer) -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 7, 9, quantizer.encoder_outputs)).astype(np.float32)
+    masks = keras.ops.convert_to_numpy(quantizer(z))
+    np.testing.assert_allclose(np.sort(np.unique(masks.round(6))), [0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(masks.sum(-1), 1.0, atol=1e-6)
+    labels = keras.ops.convert_to_numpy(quantizer.labels(z))
+    np.testing.assert_array_equal(masks.argmax(-1), labels)
+
+
+def test_hard_sigmoid_quantizer_cuts_one_value_into_k_ordered_intervals() -> None:
+    q = HardSigmoidQuantizer(4)
+    z = np.linspace(-1.5, 1.5, 61, dtype=np.float32)[:, None]
+    labels = keras.ops.convert_to_numpy(q.labels(z))
+    assert (np.diff(labels) >= 0).all()
+    assert set(labels.tolist()) == {0, 1, 2, 3}
+    soft = keras.ops.convert_to_numpy(q.soft(z))
+    np.testing.assert_allclose(soft.sum(-1), 1.0, atol=1e-6)
+    assert (soft >= -1e-6).all()
+
+
+@pytest.mark.parametrize("k", [1, 129, 2.5, True])
+def test_k_out_of_range_is_refused(k) -> None:
+    with pytest.raises(ValueError, match="k must be an integer from 2 to 128"):
+        KTextures(k=k)
+
+
+def test_k_128_builds_and_predicts() -> None:
+    m = KTextures(k=128, encoder_filters=8, texture_filters=2, texture_noise=1)
+    m.fitted = True
+    labels = m.predict(np.zeros((20, 20, 4), np.float32))
+    assert labels.shape == (20, 20) and labels.dtype == np.uint8 and labels.max() < 128
+
+
+def test_halo_is_the_exact_context_radius(fitted: KTextures) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(100, 20, (1, 80, 80, 4)).astype(np.float32)
+    h = fitted.halo
+    assert h == sum(fitted.dilations)
+    z0 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(x)))
+    far = x.copy()
+    far[:, 40 + h + 1 :, :, :] = 0.0  # only pixels further than the halo from row 40 change
+    z1 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(far)))
+    np.testing.assert_allclose(z0[:, : 40 + 1], z1[:, : 40 + 1], rtol=1e-5, atol=1e-5)
+    near = x.copy()
+    near[:, 40 + h, 40, :] += 1000.0  # a pixel exactly at the halo distance does matter
+    z2 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(near)))
+    assert not np.allclose(z0[:, 40, 40], z2[:, 40, 40])
+
+
+def test_fit_is_reproducible_with_a_seed(patches: np.ndarray) -> None:
+    a = KTextures(k=3, seed=7).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
+    b = KTextures(k=3, seed=7).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert a.model_id == b.model_id
+
+
+def test_fit_stores_band_scaling_in_the_model(fitted: KTextures, patches: np.ndarray) -> None:
+    mean = keras.ops.convert_to_numpy(fitted.scaler.mean)
+    np.testing.assert_allclose(mean, patches.mean(axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_predict_any_size_and_batch(fitted: KTextures) -> None:
+    rng = np.random.default_rng(0)
+    one = fitted.predict(rng.normal(100, 9, (37, 53, 4)).astype(np.float32))
+    assert one.shape == (37, 53) and one.dtype == np.uint8 and one.max() < 3
+    many = fitted.predict(rng.normal(100, 9, (2, 21, 30, 4)))
+    assert many.shape == (2, 21, 30)
+
+
+def test_predict_marks_nan_pixels_nodata_and_only_them(fitted: KTextures) -> None:
+    x = np.random.default_rng(0).normal(100, 9, (30, 30, 4)).astype(np.float32)
+    x[5, 6, 2] = np.nan
+    labels, sim = fitted.predict(x, return_simulated=True)
+    assert labels[5, 6] == NODATA
+    assert (np.delete(labels.ravel(), 5 * 30 + 6) < 3).all()
+    assert np.isnan(sim[5, 6]).all() and np.isfinite(np.delete(sim.reshape(-1, 4), 5 * 30 + 6, 0)).all()
+
+
+def test_simulated_image_is_mask_times_texture_in_band_units(fitted: KTextures) -> None:
+    x = np.random.default_rng(0).normal(100, 9, (24, 24, 4)).astype(np.float32)
+    labels, sim = fitted.predict(x, return_simulated=True)
+    assert sim.shape == x.shape and sim.dtype == np.float32
+    h = fitted.halo
+    noise = position_noise((-h, -h), (24 + 2 * h, 24 + 2 * h), fitted.k * fitted.texture_noise, fitted.seed)
+    tex = keras.ops.convert_to_numpy(fitted.textures(noise[None]))[0, h:-h, h:-h]  # (24, 24, k, bands)
+    chosen = np.take_along_axis(tex, labels[:, :, None, None].astype(int), axis=2)[:, :, 0]
+    mean = keras.ops.convert_to_numpy(fitted.scaler.mean)
+    scale = keras.ops.convert_to_numpy(fitted.scaler.scale)
+    np.testing.assert_allclose(sim, chosen * scale + mean, rtol=1e-4, atol=1e-3)
+
+
+def test_position_noise_depends_only_on_global_position() -> None:
+    a = position_noise((0, 0), (10, 12), 3, seed=1)
+    b = position_noise((4, 5), (6, 7), 3, seed=1)
+    np.testing.assert_array_equal(a[4:10, 5:12], b)
+    assert abs(a.mean()) < 0.5 and 0.5 < a.std() < 1.5
+    assert not np.array_equal(a, position_noise((0, 0), (10, 12), 3, seed=2))
+
+
+def test_save_and_load_give_identical_labels(fitted: KTextures, tmp_path) -> None:
+    from xr_ktextures import load_model
+
+    path = tmp_path / "m.keras"
+    fitted.save(path)
+    loaded = load_model(path)
+    x = np.random.default_rng(5).normal(100, 20, (40, 40, 4)).astype(np.float32)
+    np.testing.assert_array_equal(fitted.predict(x), loaded.predict(x))
+    assert loaded.model_id == fitted.model_id and loaded.halo == fitted.halo and loaded.k == 3
+
+
+def test_unfitted_model_refuses_to_predict() -> None:
+    with pytest.raises(NotFittedError, match="not fitted"):
+        KTextures(k=2).predict(np.zeros((8, 8, 4), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (np.zeros((4, 40, 40, 3), np.float32), r"\(N, H, W, 4\)"),
+        (np.zeros((40, 40, 4), np.float32), r"\(N, H, W, 4\)"),
+        (np.zeros((4, 20, 20, 4), np.float32), "smaller than patch_size"),
+        (np.full((4, 40, 40, 4), np.nan, np.float32), "NaN or inf"),
+    ],
+)
+def test_fit_rejects_bad_patches_before_training(bad, match) -> None:
+    with pytest.raises(InputError, match=match):
+        KTextures(k=2).fit(bad, steps=1, patch_size=32, verbose=0)
+
+
+def test_vgg16_without_weights_fails_clearly_and_never_downloads(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(WeightsNotFoundError, match="never downloads"):
+        KTextures(k=2, extractor="vgg16")
+    with pytest.raises(WeightsNotFoundError, match=r"missing\.h5"):
+        from xr_ktextures.features import vgg16_extractor
+
+        vgg16_extractor(tmp_path / "missing.h5")
+
+
+def test_a_user_keras_model_can_be_the_extractor(patches: np.ndarray) -> None:
+    inp = keras.Input((None, None, 4))
+    feats = keras.layers.AveragePooling2D(8)(keras.layers.Conv2D(6, 3, padding="same")(inp))
+    ext = keras.Model(inp, feats)
+    m = KTextures(k=2, extractor=ext).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
+    assert ext.trainable is False
+    assert m.predict(patches[0]).shape == (48, 48)
+
+
+def test_paper_quantizer_trains(patches: np.ndarray) -> None:
+    m = KTextures(k=3, quantizer="hard_sigmoid").fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
+    assert m.predict(patches[0]).max() < 3
+
+
+def test_unknown_options_are_refused_with_the_value() -> None:
+    with pytest.raises(ValueError, match="'fuzzy'"):
+        KTextures(k=3, quantizer="fuzzy")
+    with pytest.raises(ValueError, match="'resnet'"):
+        KTextures(k=3, extractor="resnet")

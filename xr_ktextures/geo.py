@@ -1,0 +1,199 @@
+"""Geo bookkeeping for DataArrays: dims, bands, CRS, transform, nodata, output metadata.
+
+Validation here reads metadata only (dims, coords, dtype, attrs, chunks); it never
+touches ``.values``, so it is free on lazy cubes. Nothing here knows about Keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from ._errors import InputError, ModelMismatchError
+
+__all__ = ["CubeInfo", "describe", "label_attrs", "with_geo"]
+
+_Y_NAMES = ("y", "latitude", "lat")
+_X_NAMES = ("x", "longitude", "lon")
+
+
+@dataclass(frozen=True)
+class CubeInfo:
+    """What the rest of the package needs to know about an input cube.
+
+    Attributes
+    ----------
+    band_dim, y_dim, x_dim : hashable
+        Names of the band and spatial dims.
+    other_dims : tuple
+        Every other dim (e.g. time), in input order; each step is segmented alike.
+    band_names : tuple of str or None
+        Band coordinate values, when the band dim has a coordinate.
+    crs : object or None
+        The CRS found on the input (rioxarray, stackstac or odc conventions).
+    nodata : float or None
+        The input's nodata value, if it declares one.
+    """
+
+    band_dim: Hashable
+    y_dim: Hashable
+    x_dim: Hashable
+    other_dims: tuple[Hashable, ...]
+    band_names: tuple[str, ...] | None
+    crs: Any
+    nodata: float | None
+
+
+def _find(da: xr.DataArray, names: Sequence[str], what: str) -> Hashable:
+    for n in names:
+        if n in da.dims:
+            return n
+    raise InputError(
+        f"no {what} dimension: expected one of {list(names)} among the array's dims {list(da.dims)}. "
+        "Rename your spatial dims, e.g. da.rename({'row': 'y', 'col': 'x'})."
+    )
+
+
+def find_crs(da: xr.DataArray) -> Any:
+    """The CRS wherever a loader put it: rioxarray's ``spatial_ref``, stackstac's ``crs``/``epsg``, odc."""
+    try:
+        crs = da.rio.crs
+    except Exception:
+        crs = None
+    if crs is not None:
+        return crs
+    from rasterio.crs import CRS
+
+    for source in (da.attrs, {n: c.item() for n, c in da.coords.items() if c.ndim == 0}):
+        for key in ("crs", "spatial_ref", "epsg", "proj:epsg"):
+            value = source.get(key)
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                continue
+            try:
+                return CRS.from_epsg(int(value)) if isinstance(value, (int, np.integer)) else CRS.from_user_input(value)
+            except Exception:
+                continue
+    return None
+
+
+def find_nodata(da: xr.DataArray) -> float | None:
+    """The nodata value the input declares (rioxarray, ``_FillValue`` or ``nodata`` attrs)."""
+    try:
+        nd = da.rio.nodata
+    except Exception:
+        nd = None
+    if nd is None:
+        for key in ("nodata", "_FillValue"):
+            if key in da.attrs:
+                nd = da.attrs[key]
+                break
+        else:
+            nd = da.encoding.get("_FillValue")
+    if nd is None:
+        return None
+    nd = float(np.asarray(nd).ravel()[0]) if np.ndim(nd) else float(nd)
+    return None if np.isnan(nd) else nd
+
+
+def describe(
+    da: Any,
+    *,
+    band_dim: Hashable = "band",
+    bands: Sequence[Any] | None = None,
+) -> tuple[xr.DataArray, CubeInfo]:
+    """Validate an input cube from its metadata and select ``bands``; compute nothing.
+
+    Returns the (possibly band-selected) DataArray and its :class:`CubeInfo`.
+
+    Raises
+    ------
+    InputError
+        Not a DataArray, no band dim, no y/x dims, non-numeric dtype, empty axes,
+        unknown or repeated band names.
+    """
+    if not isinstance(da, xr.DataArray):
+        hint = (
+            " (select a variable, or use ds.to_array('band') for one variable per band)"
+            if isinstance(da, xr.Dataset)
+            else ""
+        )
+        raise InputError(f"expected an xarray.DataArray, got {type(da).__name__}{hint}.")
+    if band_dim not in da.dims:
+        raise InputError(
+            f"no band dimension {band_dim!r} in dims {list(da.dims)}; pass band_dim=NAME, "
+            f"or add one with da.expand_dims({band_dim!r}) for a single-band image."
+        )
+    y_dim, x_dim = _find(da, _Y_NAMES, "y"), _find(da, _X_NAMES, "x")
+    dt = da.dtype
+    if np.issubdtype(dt, np.bool_) or not (np.issubdtype(dt, np.integer) or np.issubdtype(dt, np.floating)):
+        raise InputError(f"image values must be integers or floats, got dtype {dt}; cast with da.astype('float32').")
+    empty = [d for d in da.dims if da.sizes[d] == 0]
+    if empty:
+        raise InputError(f"dimension(s) {empty} of the input are empty; nothing to segment.")
+    names: tuple[str, ...] | None = None
+    if band_dim in da.coords:
+        names = tuple(str(v) for v in da[band_dim].values)
+    if bands is not None:
+        wanted = [str(b) for b in bands]
+        if len(set(wanted)) != len(wanted):
+            raise InputError(f"bands has repeated names: {wanted}.")
+        if names is None:
+            raise InputError(
+                f"bands={wanted} selects by name but the {band_dim!r} dim has no coordinate; "
+                f"assign one with da.assign_coords({band_dim}=[...])."
+            )
+        missing = [b for b in wanted if b not in names]
+        if missing:
+            raise InputError(f"band(s) {missing} not found; the {band_dim!r} coordinate holds {list(names)}.")
+        da = da.isel({band_dim: [names.index(b) for b in wanted]})
+        names = tuple(wanted)
+    elif names is not None and len(set(names)) != len(names):
+        names = None  # unnamed duplicates (e.g. all "band"): treat as positional
+    others = tuple(d for d in da.dims if d not in (band_dim, y_dim, x_dim))
+    info = CubeInfo(band_dim, y_dim, x_dim, others, names, find_crs(da), find_nodata(da))
+    return da, info
+
+
+def check_model_fits(info: CubeInfo, n_bands: int, model: Any) -> None:
+    """Refuse data whose bands differ from what ``model`` was fitted on (metadata only)."""
+    if n_bands != model.bands:
+        raise ModelMismatchError(
+            f"the model was fitted on {model.bands} bands {model.band_names or ''} but the data has "
+            f"{n_bands}; select the same bands, e.g. bands={model.band_names or '[...]'}."
+        )
+    if model.band_names is not None and info.band_names is not None and list(info.band_names) != model.band_names:
+        raise ModelMismatchError(
+            f"the model was fitted on bands {model.band_names} but the data has {list(info.band_names)}; "
+            f"pass bands={model.band_names} to use the same bands in the same order."
+        )
+
+
+def label_attrs(k: int, model_id: str, nodata: int) -> dict[str, Any]:
+    """CF-style attributes of a label array."""
+    return {
+        "long_name": "k-textures class",
+        "flag_values": np.arange(k, dtype=np.uint8),
+        "flag_meanings": " ".join(f"class_{i}" for i in range(k)),
+        "nodata": nodata,
+        "k": k,
+        "model_id": model_id,
+    }
+
+
+def with_geo(out: xr.DataArray, source: xr.DataArray, info: CubeInfo) -> xr.DataArray:
+    """Write the source's CRS and transform onto ``out`` the rioxarray way (never mutates ``source``)."""
+    out = out.rio.set_spatial_dims(x_dim=info.x_dim, y_dim=info.y_dim, inplace=False)
+    if info.crs is not None:
+        out = out.rio.write_crs(info.crs, inplace=False)
+        try:
+            transform = source.rio.transform(recalc=False)
+        except Exception:
+            transform = None
+        if transform is not None and out.sizes[info.x_dim] > 1 and out.sizes[info.y_dim] > 1:
+            out = out.rio.write_transform(transform, inplace=False)
+    return out

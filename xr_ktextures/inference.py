@@ -1,0 +1,206 @@
+"""Chunked inference: a halo overlap on y/x, the model shipped once, rebuilt once per process.
+
+The graph holds one small picklable :class:`ModelHandle` (config + weights as numpy)
+under one key; every block task depends on it. Each worker process rebuilds the
+Keras model the first time it meets a handle and caches it by ``model_id``.
+Blocks are mirror-extended at the image border exactly like ``numpy.pad(...,
+mode="symmetric")``, so labels do not depend on the chunking.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import dask
+import dask.array as dsa
+import numpy as np
+from dask.base import tokenize
+
+from ._errors import InputError
+
+__all__ = ["ModelHandle", "get_model", "predict_blocks"]
+
+_CACHE: dict[str, Any] = {}
+_LOCK = threading.Lock()
+BUILDS = {"count": 0}
+"""How many models this process has rebuilt from handles (read by tests)."""
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """Everything a worker needs to rebuild a fitted model; small and picklable.
+
+    Attributes
+    ----------
+    model_id : str
+        Hash of config and weights; the cache key and the dask token.
+    config : dict
+        ``KTextures.get_config()``.
+    weights : tuple of numpy.ndarray
+        ``KTextures.get_weights()``.
+    """
+
+    model_id: str
+    config: dict[str, Any]
+    weights: tuple[np.ndarray, ...]
+
+    @classmethod
+    def from_model(cls, model: Any) -> ModelHandle:
+        mid = model.model_id
+        with _LOCK:
+            _CACHE.setdefault(mid, model)
+        return cls(mid, model.get_config(), tuple(np.asarray(w) for w in model.get_weights()))
+
+    def __dask_tokenize__(self) -> str:
+        return self.model_id
+
+
+def get_model(handle: ModelHandle) -> Any:
+    """The process-wide model for ``handle``, rebuilt at most once per process."""
+    model = _CACHE.get(handle.model_id)
+    if model is not None:
+        return model
+    with _LOCK:
+        model = _CACHE.get(handle.model_id)
+        if model is None:
+            from .model import KTextures
+
+            model = KTextures.from_config(dict(handle.config))
+            model.set_weights(list(handle.weights))
+            _CACHE[handle.model_id] = model
+            BUILDS["count"] += 1
+    return model
+
+
+def _min_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
+    """Merge neighbouring chunks until each is >= size (the last absorbs any remainder)."""
+    out: list[int] = []
+    acc = 0
+    for c in chunks:
+        acc += c
+        if acc >= size:
+            out.append(acc)
+            acc = 0
+    if acc:
+        if out:
+            out[-1] += acc
+        else:
+            out.append(acc)
+    return tuple(out)
+
+
+def _block_labels(
+    block: np.ndarray,
+    handle: ModelHandle,
+    halo: int,
+    nodata: float | None,
+    simulate: bool,
+    starts: tuple[np.ndarray, np.ndarray],
+    block_info: dict[Any, Any] | None = None,
+) -> np.ndarray:
+    model = get_model(handle)
+    lead = block.shape[:-3]
+    a = block.reshape((-1, *block.shape[-3:])).astype(np.float32, copy=False)
+    if nodata is not None:
+        a = np.where(a == np.float32(nodata), np.float32(np.nan), a)
+    if simulate:
+        loc = block_info[None]["chunk-location"] if block_info else (0,) * (len(lead) + 3)
+        offset = (int(starts[0][loc[-3]]) - halo, int(starts[1][loc[-2]]) - halo)
+        _, out = model.predict(a, pad=False, return_simulated=True, offset=offset)
+        out = out[:, halo : out.shape[1] - halo, halo : out.shape[2] - halo]
+        return out.reshape((*lead, *out.shape[1:]))
+    out = model.predict(a, pad=False)
+    out = out[:, halo : out.shape[1] - halo, halo : out.shape[2] - halo]
+    return out.reshape((*lead, *out.shape[1:]))
+
+
+def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simulate: bool = False) -> Any:
+    """Labels (or the simulation) of a ``(..., y, x, band)`` array, lazily if it is a Dask array.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or dask.array.Array
+        Image with bands last.
+    model : KTextures
+        A fitted model.
+    nodata : float, optional
+        Input value treated as missing (as NaN is).
+    simulate : bool
+        Return the simulated image (float32, bands last) instead of uint8 labels.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        Eager for numpy input, lazy for Dask input. Nothing is computed here.
+
+    Raises
+    ------
+    InputError
+        If the image is smaller than the model's halo along y or x (Dask input).
+    """
+    halo = model.halo
+    if not isinstance(data, dsa.Array):
+        a = np.asarray(data)
+        lead = a.shape[:-3]
+        flat = a.reshape((-1, *a.shape[-3:])).astype(np.float32, copy=False)
+        if nodata is not None:
+            flat = np.where(flat == np.float32(nodata), np.float32(np.nan), flat)
+        if simulate:
+            out = model.predict(flat, return_simulated=True)[1]
+        else:
+            out = model.predict(flat)
+        return out.reshape((*lead, *out.shape[1:]))
+
+    ny, nx = data.shape[-3], data.shape[-2]
+    if min(ny, nx) <= halo:
+        raise InputError(
+            f"the image is {ny}x{nx} px but the model's context radius (halo) is {halo} px; "
+            "segment images larger than the halo, or pass a numpy-backed array."
+        )
+    chunks = list(data.chunks)
+    chunks[-1] = (data.shape[-1],)  # band in one chunk
+    chunks[-3] = _min_chunks(chunks[-3], halo)
+    chunks[-2] = _min_chunks(chunks[-2], halo)
+    if tuple(chunks) != data.chunks:
+        data = data.rechunk(tuple(chunks))
+    depth = {data.ndim - 3: halo, data.ndim - 2: halo}
+    for ax in range(data.ndim - 3):
+        depth[ax] = 0
+    depth[data.ndim - 1] = 0
+    boundary = {ax: ("reflect" if d else "none") for ax, d in depth.items()}
+    extended = dsa.overlap.overlap(data, depth=depth, boundary=boundary)
+    handle = dask.delayed(ModelHandle.from_model(model), pure=True)
+    starts = (
+        np.concatenate([[0], np.cumsum(data.chunks[-3])[:-1]]),
+        np.concatenate([[0], np.cumsum(data.chunks[-2])[:-1]]),
+    )
+    kind = "simulate" if simulate else "segment"
+    name = f"ktex-{kind}-" + tokenize(data, model.model_id, nodata, halo)
+    if simulate:
+        return extended.map_blocks(
+            _block_labels,
+            handle,
+            halo,
+            nodata,
+            True,
+            starts,
+            chunks=data.chunks,
+            dtype=np.float32,
+            meta=np.empty((0,) * data.ndim, np.float32),
+            name=name,
+        )
+    return extended.map_blocks(
+        _block_labels,
+        handle,
+        halo,
+        nodata,
+        False,
+        starts,
+        chunks=data.chunks[:-1],
+        drop_axis=data.ndim - 1,
+        dtype=np.uint8,
+        meta=np.empty((0,) * (data.ndim - 1), np.uint8),
+        name=name,
+    )

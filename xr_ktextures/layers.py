@@ -1,0 +1,312 @@
+"""Keras 3 layers of the k-textures model, written with ``keras.ops`` only.
+
+* :class:`BandScaler` – per-band standardisation whose statistics live in the model.
+* :class:`MaskEncoder` – the mask branch: a dilated CNN with an exact context radius.
+* :class:`StraightThroughQuantizer` / :class:`HardSigmoidQuantizer` – turn the
+  encoder output into k binary masks *inside* the model, trainable by gradient descent.
+* :class:`TextureBank` – k independent small CNNs that turn noise into k textures.
+
+Nothing here knows about xarray or Dask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+__all__ = [
+    "BandScaler",
+    "HardSigmoidQuantizer",
+    "MaskEncoder",
+    "StraightThroughQuantizer",
+    "TextureBank",
+    "make_quantizer",
+]
+
+_PKG = "xr_ktextures"
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class BandScaler(layers.Layer):
+    """Standardise each band with a mean and scale stored as (non-trainable) weights.
+
+    The statistics are set once, from the training sample (:meth:`set_statistics`),
+    and saved with the model, so every chunk and every later image is scaled alike.
+
+    Parameters
+    ----------
+    bands : int
+        Number of bands (last axis of the input).
+    """
+
+    def __init__(self, bands: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bands = _check_positive_int("bands", bands)
+        self.mean = self.add_weight(shape=(bands,), initializer="zeros", trainable=False, name="mean")
+        self.scale = self.add_weight(shape=(bands,), initializer="ones", trainable=False, name="scale")
+
+    def set_statistics(self, mean: Any, scale: Any) -> None:
+        """Store per-band ``mean`` and ``scale`` (array-likes of length ``bands``; scale > 0)."""
+        self.mean.assign(ops.convert_to_tensor([float(v) for v in mean], dtype=self.mean.dtype))
+        self.scale.assign(ops.convert_to_tensor([float(v) for v in scale], dtype=self.scale.dtype))
+
+    def call(self, x: Any) -> Any:
+        return (x - self.mean) / self.scale
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "bands": self.bands}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class MaskEncoder(layers.Layer):
+    """The mask branch: 3x3 convolutions with growing dilation, then a 1x1 head.
+
+    Every output pixel depends on the input inside a square of radius
+    :attr:`halo` = sum of the dilations, and on nothing further away. That exact
+    radius is what chunked inference uses as overlap.
+
+    Parameters
+    ----------
+    outputs : int
+        Channels of the head (k logits, or 1 value for the hard-sigmoid quantizer).
+    filters : int
+        Channels of each hidden convolution.
+    dilations : sequence of int
+        Dilation of each 3x3 convolution, in order.
+    """
+
+    def __init__(
+        self,
+        outputs: int,
+        filters: int = 32,
+        dilations: Sequence[int] = (1, 2, 4, 8),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.outputs = _check_positive_int("outputs", outputs)
+        self.filters = _check_positive_int("filters", filters)
+        dilations = tuple(int(d) for d in dilations)
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"dilations must be a non-empty sequence of integers >= 1, got {dilations!r}.")
+        self.dilations = dilations
+        self.convs = [
+            layers.Conv2D(filters, 3, padding="same", dilation_rate=d, activation="relu", name=f"conv{i}")
+            for i, d in enumerate(dilations)
+        ]
+        self.head = layers.Conv2D(outputs, 1, name="head")
+
+    @property
+    def halo(self) -> int:
+        """Context radius in pixels: the output at a pixel sees exactly this far."""
+        return int(sum(self.dilations))
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        for conv in self.convs:
+            conv.build(shape)
+            shape = (*shape[:-1], self.filters)
+        self.head.build(shape)
+
+    def call(self, x: Any) -> Any:
+        for conv in self.convs:
+            x = conv(x)
+        return self.head(x)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*tuple(input_shape)[:-1], self.outputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "outputs": self.outputs,
+            "filters": self.filters,
+            "dilations": list(self.dilations),
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class StraightThroughQuantizer(layers.Layer):
+    """k logits per pixel → one-hot masks; gradients of a tempered softmax.
+
+    Forward: exactly binary masks, one per class, exactly one on per pixel.
+    Backward: the gradient of ``softmax(logits / temperature)`` (straight-through).
+    """
+
+    def __init__(self, k: int, temperature: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.k = _check_positive_int("k", k, 2)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+        self.temperature = float(temperature)
+
+    @property
+    def encoder_outputs(self) -> int:
+        return self.k
+
+    def soft(self, z: Any) -> Any:
+        """Differentiable class probabilities (used for gradients and usage terms)."""
+        return ops.softmax(z / self.temperature, axis=-1)
+
+    def labels(self, z: Any) -> Any:
+        """Class index of each pixel (int32)."""
+        return ops.cast(ops.argmax(z, axis=-1), "int32")
+
+    def call(self, z: Any) -> Any:
+        soft = self.soft(z)
+        hard = ops.one_hot(self.labels(z), self.k, dtype=soft.dtype)
+        return soft + ops.stop_gradient(hard - soft)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "k": self.k, "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class HardSigmoidQuantizer(layers.Layer):
+    """The paper's quantizer: one value per pixel, cut into k intervals by hard sigmoids.
+
+    With thresholds ``t_1 < ... < t_{k-1}`` spread over ``[-1, 1]`` and
+    ``s_i = hard_sigmoid(slope * (v - t_i))``, the masks are
+    ``m_0 = 1 - s_1``, ``m_i = s_i - s_{i+1}``, ``m_{k-1} = s_{k-1}``: they sum to
+    one and are binary except inside narrow ramps around each threshold.
+    The forward pass uses the exactly-binary interval indicator; gradients
+    flow through the hard-sigmoid staircase.
+    """
+
+    def __init__(self, k: int, slope: float = 20.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.k = _check_positive_int("k", k, 2)
+        if not slope > 0:
+            raise ValueError(f"slope must be > 0, got {slope!r}.")
+        self.slope = float(slope)
+
+    @property
+    def encoder_outputs(self) -> int:
+        return 1
+
+    def _thresholds(self) -> Any:
+        k = self.k
+        return ops.convert_to_tensor([-1.0 + 2.0 * (i + 1) / k for i in range(k - 1)], dtype="float32")
+
+    def soft(self, z: Any) -> Any:
+        s = ops.hard_sigmoid(self.slope * (z - self._thresholds()))  # (..., k-1)
+        ones = ops.ones_like(z)
+        upper = ops.concatenate([ones, s], axis=-1)
+        lower = ops.concatenate([s, ops.zeros_like(z)], axis=-1)
+        return upper - lower
+
+    def labels(self, z: Any) -> Any:
+        return ops.cast(ops.sum(ops.cast(z > self._thresholds(), "int32"), axis=-1), "int32")
+
+    def call(self, z: Any) -> Any:
+        soft = self.soft(z)
+        hard = ops.one_hot(self.labels(z), self.k, dtype=soft.dtype)
+        return soft + ops.stop_gradient(hard - soft)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "k": self.k, "slope": self.slope}
+
+
+def make_quantizer(kind: str, k: int) -> StraightThroughQuantizer | HardSigmoidQuantizer:
+    """Build the quantizer named ``kind`` ("straight_through" or "hard_sigmoid")."""
+    if kind == "straight_through":
+        return StraightThroughQuantizer(k, name="quantizer")
+    if kind == "hard_sigmoid":
+        return HardSigmoidQuantizer(k, name="quantizer")
+    raise ValueError(f"quantizer must be 'straight_through' or 'hard_sigmoid', got {kind!r}.")
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class TextureBank(layers.Layer):
+    """k independent small CNNs, each turning its own noise into a texture.
+
+    Each generator is a separable CNN: a per-generator 1x1 mixing (``ops.einsum``
+    over a ``(k, in, out)`` kernel, so no weights are shared between textures),
+    then a depthwise dilated 3x3 convolution and a ReLU, repeated; a final 1x1
+    maps to the bands. This runs as a few large standard ops on every backend
+    (grouped convolutions are very slow on TensorFlow's CPU kernels). Dilations
+    give each texture structure up to ``1 + 2 * sum(dilations)`` pixels across.
+
+    Parameters
+    ----------
+    k : int
+        Number of textures.
+    bands : int
+        Bands of each texture (as many as the image).
+    filters : int
+        Hidden channels per texture.
+    noise : int
+        Noise channels per texture.
+    dilations : sequence of int
+        Dilation of each hidden depthwise 3x3 convolution.
+    """
+
+    def __init__(
+        self,
+        k: int,
+        bands: int,
+        filters: int = 8,
+        noise: int = 4,
+        dilations: Sequence[int] = (1, 2, 4),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.k = _check_positive_int("k", k, 2)
+        self.bands = _check_positive_int("bands", bands)
+        self.filters = _check_positive_int("filters", filters)
+        self.noise = _check_positive_int("noise", noise)
+        self.dilations = tuple(int(d) for d in dilations)
+        self.spatial = [
+            layers.DepthwiseConv2D(3, padding="same", dilation_rate=d, name=f"spatial{i}")
+            for i, d in enumerate(self.dilations)
+        ]
+
+    def build(self, noise_shape: Any) -> None:
+        k, f = self.k, self.filters
+        sizes = [self.noise] + [f] * len(self.dilations)
+        self.mix_kernels = []
+        self.mix_biases = []
+        for i, n_in in enumerate(sizes):
+            n_out = self.bands if i == len(self.dilations) else f
+            self.mix_kernels.append(
+                self.add_weight(shape=(k, n_in, n_out), initializer="glorot_uniform", name=f"mix{i}_kernel")
+            )
+            self.mix_biases.append(self.add_weight(shape=(k, n_out), initializer="zeros", name=f"mix{i}_bias"))
+        shape = (*tuple(noise_shape)[:-1], k * f)
+        for conv in self.spatial:
+            conv.build(shape)
+
+    def _mix(self, x: Any, i: int) -> Any:
+        shape = ops.shape(x)
+        g = ops.reshape(x, (shape[0], shape[1], shape[2], self.k, -1))
+        return ops.einsum("bhwgi,gio->bhwgo", g, self.mix_kernels[i]) + self.mix_biases[i]
+
+    def call(self, noise: Any) -> Any:
+        """Map noise ``(B, H, W, k * noise)`` to textures ``(B, H, W, k, bands)``."""
+        x = noise
+        for i, conv in enumerate(self.spatial):
+            y = self._mix(x, i)
+            shape = ops.shape(y)
+            x = ops.relu(conv(ops.reshape(y, (shape[0], shape[1], shape[2], self.k * self.filters))))
+        return self._mix(x, len(self.spatial))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "k": self.k,
+            "bands": self.bands,
+            "filters": self.filters,
+            "noise": self.noise,
+            "dilations": list(self.dilations),
+        }

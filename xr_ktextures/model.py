@@ -1,0 +1,501 @@
+"""The k-textures Keras model: masks from a quantized CNN, textures from noise, feature loss.
+
+:class:`KTextures` is a ``keras.Model``. It knows nothing of xarray: it takes numpy
+arrays shaped ``(..., H, W, bands)`` and returns numpy labels. Training uses Keras'
+own ``fit`` loop (any backend) on random crops of a patch batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import keras
+import numpy as np
+from keras import ops
+
+from ._errors import InputError, NotFittedError
+from .features import make_extractor
+from .layers import BandScaler, MaskEncoder, TextureBank, make_quantizer
+
+__all__ = ["NODATA", "KTextures", "position_noise"]
+
+NODATA = 255
+"""Label written where a pixel has no valid data (any band NaN/inf or equal to the input's nodata)."""
+
+MAX_K = 128
+QuantizerName = Literal["straight_through", "hard_sigmoid"]
+
+
+class _Unsaved:
+    """Holds training-only state out of Keras' tracking (not saved with the model)."""
+
+    def __init__(self) -> None:
+        self.extractor: Any = None
+        self.feature_scale: Any = None
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def position_noise(offset: tuple[int, int], shape: tuple[int, int], channels: int, seed: int) -> np.ndarray:
+    """Standard normal noise that is a pure function of global pixel position and seed.
+
+    Two windows that overlap get the same values where they overlap, so simulated
+    images are identical whatever the chunking.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` array of shape ``(*shape, channels)``.
+    """
+    y0, x0 = offset
+    h, w = shape
+    with np.errstate(over="ignore"):
+        ys = np.arange(y0, y0 + h, dtype=np.int64).astype(np.uint64)[:, None, None]
+        xs = np.arange(x0, x0 + w, dtype=np.int64).astype(np.uint64)[None, :, None]
+        cs = np.arange(2 * channels, dtype=np.uint64)[None, None, :]
+        base = _mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) + np.zeros(1, np.uint64))
+        z = _mix64(_mix64(_mix64(base ^ ys) ^ xs) ^ cs)
+    u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 2**53)
+    u1, u2 = u[..., :channels], u[..., channels:]
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(2 * np.pi * u2)).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="xr_ktextures")
+class KTextures(keras.Model):
+    """k-textures: self-supervised hard clustering of images by texture.
+
+    A mask CNN with context radius :attr:`halo` gives each pixel one of ``k``
+    classes through a quantizer inside the model; k texture CNNs turn noise into
+    k textures; masks × textures, summed, simulate the image; the loss is the MSE
+    between frozen deep features of the image and of the simulation, plus a
+    class-usage term that keeps all k classes alive.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes, 2 to 128.
+    bands : int
+        Number of bands of the images (last axis).
+    band_names : sequence of str, optional
+        Names of the bands, remembered so data with other bands is refused later.
+    quantizer : {"straight_through", "hard_sigmoid"}
+        ``"straight_through"`` (default): k logits, one-hot forward, softmax gradient.
+        ``"hard_sigmoid"``: the paper's one value per pixel cut by k-1 hard sigmoids.
+    encoder_filters : int
+        Channels of the mask CNN.
+    dilations : sequence of int
+        Dilations of the mask CNN's 3x3 convolutions; ``halo = sum(dilations)``.
+    texture_filters, texture_noise : int
+        Hidden channels and noise channels of each texture CNN.
+    texture_dilations : sequence of int
+        Dilations of each texture CNN.
+    extractor : {"filterbank", "vgg16"} or keras.Model
+        Frozen feature extractor of the loss (see :mod:`xr_ktextures.features`).
+    extractor_weights : path, optional
+        Weights file for ``extractor="vgg16"``.
+    balance : float
+        Weight of the class-usage term (KL divergence of the batch's mean soft
+        class usage from uniform). 0 disables it.
+    seed : int
+        Seed for weights, noise and batch sampling: CPU runs are reproducible.
+    fitted : bool
+        Internal: whether the scaler holds fitted statistics (set by :meth:`fit`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xr_ktextures import KTextures
+    >>> rng = np.random.default_rng(0)
+    >>> patches = rng.random((4, 32, 32, 4), dtype=np.float32)
+    >>> model = KTextures(k=3, seed=0)
+    >>> model.fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)  # doctest: +ELLIPSIS
+    <...KTextures...>
+    >>> model.predict(patches[0]).shape
+    (32, 32)
+    """
+
+    def __init__(
+        self,
+        k: int,
+        bands: int = 4,
+        *,
+        band_names: Sequence[str] | None = None,
+        quantizer: QuantizerName = "straight_through",
+        encoder_filters: int = 32,
+        dilations: Sequence[int] = (1, 2, 4, 8),
+        texture_filters: int = 8,
+        texture_noise: int = 4,
+        texture_dilations: Sequence[int] = (1, 2, 4),
+        extractor: Any = "filterbank",
+        extractor_weights: str | os.PathLike[str] | None = None,
+        balance: float = 1.0,
+        texture_match: float = 1.0,
+        paper_loss: float = 1.0,
+        seed: int = 0,
+        fitted: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= int(k) <= MAX_K:
+            raise ValueError(f"k must be an integer from 2 to {MAX_K}, got {k!r}.")
+        if isinstance(bands, bool) or not isinstance(bands, (int, np.integer)) or int(bands) < 1:
+            raise ValueError(f"bands must be a positive integer, got {bands!r}.")
+        if band_names is not None:
+            band_names = [str(b) for b in band_names]
+            if len(band_names) != int(bands) or len(set(band_names)) != len(band_names):
+                raise ValueError(f"band_names must be {int(bands)} distinct names, got {band_names!r}.")
+        if not (isinstance(balance, (int, float)) and balance >= 0):
+            raise ValueError(f"balance must be a number >= 0, got {balance!r}.")
+        kwargs.setdefault("name", "ktextures")
+        super().__init__(**kwargs)
+        self.k, self.bands = int(k), int(bands)
+        self.band_names = band_names
+        self.quantizer_name = quantizer
+        self.encoder_filters = int(encoder_filters)
+        self.dilations = tuple(int(d) for d in dilations)
+        self.texture_filters, self.texture_noise = int(texture_filters), int(texture_noise)
+        self.texture_dilations = tuple(int(d) for d in texture_dilations)
+        self.extractor_spec = extractor if isinstance(extractor, str) else "custom"
+        self.balance = float(balance)
+        self.texture_match = float(texture_match)
+        self.paper_loss = float(paper_loss)
+        self.seed = int(seed)
+        self.fitted = bool(fitted)
+
+        keras.utils.set_random_seed(self.seed)  # initializers draw their seeds when layers are created
+        self.scaler = BandScaler(self.bands, name="scaler")
+        self.quantizer = make_quantizer(quantizer, self.k)
+        self.encoder = MaskEncoder(self.quantizer.encoder_outputs, self.encoder_filters, self.dilations, name="encoder")
+        self.textures = TextureBank(
+            self.k, self.bands, self.texture_filters, self.texture_noise, self.texture_dilations, name="textures"
+        )
+        self.noise_seed = keras.random.SeedGenerator(self.seed, name="noise_seed")
+        self._unsaved = _Unsaved()
+        self._extractor_arg = (extractor, extractor_weights)
+        if not isinstance(extractor, str) or (extractor == "vgg16" and not fitted):
+            # resolve now: a missing weights file or a bad model fails before any data is read
+            self._unsaved.extractor = make_extractor(extractor, bands=self.bands, weights=extractor_weights)
+        elif extractor not in ("filterbank", "vgg16", "custom"):
+            make_extractor(extractor, bands=self.bands)  # raises the clear error now
+        self.encoder.build((None, None, None, self.bands))
+        self.textures.build((None, None, None, self.k * self.texture_noise))
+        self.built = True
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def halo(self) -> int:
+        """Exact context radius in pixels: a label depends on the input within this distance only."""
+        return self.encoder.halo
+
+    @property
+    def model_id(self) -> str:
+        """Short hash of the configuration and weights: equal ids mean equal labels."""
+        h = hashlib.sha1(repr(sorted(self.get_config().items())).encode())
+        for w in self.weights:
+            h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+        return h.hexdigest()[:12]
+
+    # ------------------------------------------------------------------ forward
+    def _simulate(self, masks: Any, noise: Any) -> tuple[Any, Any]:
+        tex = self.textures(noise)  # (B, H, W, k, C)
+        return ops.sum(ops.expand_dims(masks, -1) * tex, axis=3), tex
+
+    def call(self, x: Any, training: bool = False) -> dict[str, Any]:
+        xs = self.scaler(x)
+        z = self.encoder(xs)
+        masks = self.quantizer(z)
+        shape = ops.shape(xs)
+        noise = keras.random.normal((shape[0], shape[1], shape[2], self.k * self.texture_noise), seed=self.noise_seed)
+        sim, tex = self._simulate(masks, noise)
+        return {"scaled": xs, "logits": z, "masks": masks, "simulated": sim, "textures": tex}
+
+    def _extractor(self) -> Any:
+        if self._unsaved.extractor is None:
+            spec, weights = self._extractor_arg
+            if spec == "custom":
+                raise NotFittedError(
+                    "this model was trained with a custom feature extractor, which is not saved; "
+                    "pass extractor=YOUR_MODEL to KTextures to train it again."
+                )
+            self._unsaved.extractor = make_extractor(spec, bands=self.bands, weights=weights)
+        return self._unsaved.extractor
+
+    def compute_loss(
+        self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True
+    ) -> Any:
+        ext = self._extractor()
+        scale = self._unsaved.feature_scale
+        f_true = ops.stop_gradient(ext(y_pred["scaled"]))
+        f_sim = ext(y_pred["simulated"])
+        loss = self.paper_loss * ops.mean(ops.square((f_true - f_sim) / scale))
+        if self.texture_match > 0:
+            loss = loss + self.texture_match * self._texture_match_loss(ext, f_true, y_pred, scale)
+        if self.balance > 0:
+            usage = ops.mean(self.quantizer.soft(y_pred["logits"]), axis=(0, 1, 2))
+            kl = ops.sum(usage * ops.log(usage * self.k + 1e-8))
+            loss = loss + self.balance * kl
+        return loss
+
+    def _texture_match_loss(self, ext: Any, f_true: Any, y_pred: Any, scale: Any) -> Any:
+        """Per-cell cost of each texture, weighted by the mask fraction of each class.
+
+        ``sum_j frac_j(cell) * mean((F(x) - F(texture_j)) / scale)**2`` over feature cells.
+        It bounds the paper's loss from above when features mix linearly with mask
+        fractions, and gives every pixel a direct, low-variance pull towards the class
+        whose texture matches its neighbourhood (a k-means step in feature space).
+        """
+        tex = y_pred["textures"]  # (B, H, W, k, C)
+        shape = ops.shape(tex)
+        b, h, w = shape[0], shape[1], shape[2]
+        per_k = ops.reshape(ops.transpose(tex, (0, 3, 1, 2, 4)), (-1, h, w, self.bands))
+        f_k = ext(per_k)  # (B*k, fh, fw, F)
+        fshape = ops.shape(f_k)
+        f_k = ops.reshape(f_k, (b, self.k, fshape[1], fshape[2], fshape[3]))
+        dist = ops.mean(ops.square((ops.expand_dims(f_true, 1) - f_k) / scale), axis=-1)  # (B, k, fh, fw)
+        stride = int(tex.shape[1]) // int(f_k.shape[2])
+        frac = ops.average_pool(y_pred["masks"], stride, stride, padding="valid")  # (B, fh, fw, k)
+        return ops.mean(ops.sum(ops.transpose(frac, (0, 3, 1, 2)) * dist, axis=1))
+
+    # ------------------------------------------------------------------ training
+    def fit(  # type: ignore[override]
+        self,
+        patches: np.ndarray,
+        *,
+        steps: int = 400,
+        batch_size: int = 8,
+        patch_size: int = 64,
+        learning_rate: float = 3e-3,
+        augment: bool = True,
+        verbose: int | str = "auto",
+        callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    ) -> KTextures:
+        """Train on a batch of image patches; returns the model itself.
+
+        Each step draws ``batch_size`` random ``patch_size`` crops (with random flips
+        and quarter turns when ``augment``) from ``patches``. Per-band scaling is
+        fitted on ``patches`` first and stored in the model.
+
+        Parameters
+        ----------
+        patches : numpy.ndarray
+            ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
+        steps : int
+            Optimisation steps (the default suits a 2-core CPU: about a minute).
+        batch_size, patch_size : int
+            Crops per step and their size (a multiple of 16, >= 32).
+        learning_rate : float
+            Adam learning rate (cosine-decayed to 5 % over ``steps``).
+        augment : bool
+            Random flips and quarter turns of each crop.
+        verbose : int or "auto"
+            Keras progress display (0 silent, 1 progress bar, 2 one line).
+        callbacks : list of keras.callbacks.Callback, optional
+            Passed to Keras' fit.
+
+        Returns
+        -------
+        KTextures
+            ``self``, trained.
+
+        Raises
+        ------
+        InputError
+            If ``patches`` has the wrong shape, band count, or non-finite values.
+        """
+        patches = self._check_patches(patches, patch_size)
+        for name, v in (("steps", steps), ("batch_size", batch_size)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        keras.utils.set_random_seed(self.seed)
+        data = patches.astype(np.float32, copy=False)
+        mean = data.mean(axis=(0, 1, 2), dtype=np.float64)
+        std = data.std(axis=(0, 1, 2), dtype=np.float64)
+        std = np.where(std > 1e-6 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+        self.scaler.set_statistics(mean, std)
+
+        rng = np.random.default_rng(self.seed)
+        batches = _crops(data, batch_size, patch_size, augment, rng)
+        ext = self._extractor()
+        probe = np.concatenate([next(batches) for _ in range(4)])
+        feats = keras.ops.convert_to_numpy(ext(self.scaler(probe)))
+        fstd = feats.reshape(-1, feats.shape[-1]).std(axis=0)
+        self._unsaved.feature_scale = ops.convert_to_tensor(
+            np.maximum(fstd, 1e-3 * max(float(fstd.max()), 1e-6)).astype(np.float32)
+        )
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(steps), alpha=0.05)
+        self.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile="auto")
+        super().fit(
+            _as_x(batches), steps_per_epoch=int(steps), epochs=1, verbose=verbose, callbacks=list(callbacks or [])
+        )
+        self.fitted = True
+        return self
+
+    def _check_patches(self, patches: Any, patch_size: int) -> np.ndarray:
+        if (
+            isinstance(patch_size, bool)
+            or not isinstance(patch_size, (int, np.integer))
+            or patch_size < 32
+            or patch_size % 16
+        ):
+            raise ValueError(f"patch_size must be a multiple of 16 and >= 32, got {patch_size!r}.")
+        a = np.asarray(patches)
+        if a.ndim != 4 or a.shape[-1] != self.bands:
+            raise InputError(
+                f"patches must be shaped (N, H, W, {self.bands}) for a {self.bands}-band model, got {a.shape}."
+            )
+        if a.shape[1] < patch_size or a.shape[2] < patch_size:
+            raise InputError(
+                f"patches of {a.shape[1]}x{a.shape[2]} px are smaller than patch_size={patch_size}; "
+                "pass larger patches or a smaller patch_size."
+            )
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise InputError(f"patches must be real numbers, got dtype {a.dtype}.")
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise InputError("patches contain NaN or inf; drop or fill nodata before fitting.")
+        return a
+
+    # ------------------------------------------------------------------ inference
+    def _require_fitted(self) -> None:
+        if not self.fitted:
+            raise NotFittedError("this KTextures model is not fitted yet; call fit(...) or load a saved model.")
+
+    def _prepare(self, x: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        a = np.asarray(x)
+        single = a.ndim == 3
+        if single:
+            a = a[None]
+        if a.ndim != 4 or a.shape[-1] != self.bands:
+            raise InputError(
+                f"expected (H, W, {self.bands}) or (N, H, W, {self.bands}) for a {self.bands}-band model, "
+                f"got {np.shape(x)}."
+            )
+        a = a.astype(np.float32, copy=False)
+        invalid = ~np.isfinite(a).all(axis=-1)
+        if invalid.any():
+            mean = keras.ops.convert_to_numpy(self.scaler.mean).astype(np.float32)
+            a = np.where(np.isfinite(a), a, mean)
+        return a, invalid, single
+
+    def predict(  # type: ignore[override]
+        self,
+        x: np.ndarray,
+        *,
+        pad: bool = True,
+        return_simulated: bool = False,
+        offset: tuple[int, int] = (0, 0),
+        verbose: int = 0,
+    ) -> Any:
+        """Labels (and optionally the simulated image) for images of any size.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(H, W, bands)`` or ``(N, H, W, bands)``. Pixels with any non-finite band
+            get :data:`NODATA`; they are filled with the band mean for their neighbours.
+        pad : bool
+            True: mirror-pad by :attr:`halo` first (whole images). False: ``x`` already
+            carries its context (a chunk with overlap); the outer ``halo`` ring of the
+            result is then unreliable and meant to be trimmed.
+        return_simulated : bool
+            Also return the simulated image (band units, float32).
+        offset : (int, int)
+            Global (row, col) of ``x[..., 0, 0, :]``: the texture noise depends on
+            global position only, so simulations agree across chunks.
+        verbose : int
+            Unused; accepted for Keras compatibility.
+
+        Returns
+        -------
+        numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+            ``uint8`` labels shaped like ``x`` without the band axis, and the
+            simulated image shaped like ``x`` when ``return_simulated``.
+
+        Raises
+        ------
+        NotFittedError
+            If the model was never fitted.
+        InputError
+            If ``x`` is not shaped ``(..., H, W, bands)``.
+        """
+        self._require_fitted()
+        a, invalid, single = self._prepare(x)
+        h = self.halo
+        if pad:
+            a = np.pad(a, ((0, 0), (h, h), (h, h), (0, 0)), mode="symmetric")
+            offset = (offset[0] - h, offset[1] - h)
+        z = self.encoder(self.scaler(a))
+        labels = keras.ops.convert_to_numpy(self.quantizer.labels(z)).astype(np.uint8)
+        sim = None
+        if return_simulated:
+            masks = ops.one_hot(self.quantizer.labels(z), self.k)
+            noise = position_noise(offset, a.shape[1:3], self.k * self.texture_noise, self.seed)
+            noise = np.broadcast_to(noise, (a.shape[0], *noise.shape))
+            sim_s = keras.ops.convert_to_numpy(self._simulate(masks, noise)[0])
+            mean = keras.ops.convert_to_numpy(self.scaler.mean)
+            scale = keras.ops.convert_to_numpy(self.scaler.scale)
+            sim = (sim_s * scale + mean).astype(np.float32)
+        if pad:
+            labels = labels[:, h : -h or None, h : -h or None]
+            if sim is not None:
+                sim = sim[:, h : -h or None, h : -h or None]
+        labels[invalid] = NODATA
+        if sim is not None:
+            sim[invalid] = np.nan
+        if single:
+            labels = labels[0]
+            sim = None if sim is None else sim[0]
+        return (labels, sim) if return_simulated else labels
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "k": self.k,
+            "bands": self.bands,
+            "band_names": self.band_names,
+            "quantizer": self.quantizer_name,
+            "encoder_filters": self.encoder_filters,
+            "dilations": list(self.dilations),
+            "texture_filters": self.texture_filters,
+            "texture_noise": self.texture_noise,
+            "texture_dilations": list(self.texture_dilations),
+            "extractor": self.extractor_spec,
+            "balance": self.balance,
+            "texture_match": self.texture_match,
+            "paper_loss": self.paper_loss,
+            "seed": self.seed,
+            "fitted": self.fitted,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> KTextures:
+        return cls(**config)
+
+
+def _crops(data: np.ndarray, batch: int, size: int, augment: bool, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    n, h, w, _ = data.shape
+    while True:
+        idx = rng.integers(0, n, batch)
+        ys = rng.integers(0, h - size + 1, batch)
+        xs = rng.integers(0, w - size + 1, batch)
+        out = np.stack([data[i, y : y + size, x : x + size] for i, y, x in zip(idx, ys, xs)])
+        if augment:
+            for j in range(batch):
+                t = out[j]
+                if rng.random() < 0.5:
+                    t = t[:, ::-1]
+                out[j] = np.rot90(t, int(rng.integers(0, 4)))
+        yield np.ascontiguousarray(out)
+
+
+def _as_x(batches: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray]]:
+    for b in batches:
+        yield (b,)

@@ -1,0 +1,130 @@
+"""Training patches from a sample of chunks: only the sampled windows are ever computed.
+
+Windows are laid on the array's own chunk grid (over time too), a random subset is
+chosen, computed in one ``dask.compute`` call, and cut into patches; patches with any
+nodata/NaN pixel are skipped. numpy-backed arrays are treated as one chunk per step.
+"""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import xarray as xr
+
+from ._errors import InputError
+from .geo import CubeInfo
+
+__all__ = ["sample_patches"]
+
+
+def _starts(chunks: tuple[int, ...]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
+
+
+def _split(n: int, size: int) -> tuple[int, ...]:
+    return (size,) * (n // size) + ((n % size,) if n % size else ())
+
+
+def _windows_along(chunks: tuple[int, ...], size: int, cap: int) -> list[tuple[int, int]]:
+    """(start, stop) windows aligned to chunk starts, each >= size (if the axis allows) and <= cap."""
+    total = int(sum(chunks))
+    out = []
+    for s, c in zip(_starts(chunks), chunks):
+        length = min(max(int(c), size), max(cap, size))
+        start = min(int(s), max(total - length, 0))
+        out.append((start, min(start + length, total)))
+    return sorted(set(out))
+
+
+def sample_patches(
+    da: xr.DataArray,
+    info: CubeInfo,
+    *,
+    n_chunks: int = 8,
+    patches_per_chunk: int = 16,
+    patch_size: int = 64,
+    max_window: int = 512,
+    seed: int = 0,
+) -> np.ndarray:
+    """Compute a random sample of chunks and cut ``(N, patch, patch, bands)`` float32 patches.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Validated input (see :func:`xr_ktextures.geo.describe`), lazy or not.
+    info : CubeInfo
+        Its dims and nodata.
+    n_chunks : int
+        How many chunk windows to compute (fewer if the array has fewer).
+    patches_per_chunk : int
+        Random patch positions tried in each window.
+    patch_size : int
+        Side of each patch in pixels.
+    max_window : int
+        Largest window side read from one chunk (bounds memory with huge chunks).
+    seed : int
+        Seed of the random choice of windows and patches.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` patches without any NaN or nodata pixel.
+
+    Raises
+    ------
+    InputError
+        If the image is smaller than ``patch_size``, or every sampled patch holds nodata.
+    """
+    ny, nx = da.sizes[info.y_dim], da.sizes[info.x_dim]
+    if ny < patch_size or nx < patch_size:
+        raise InputError(
+            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass a smaller patch_size "
+            "(a multiple of 16, >= 32)."
+        )
+    arr = da.transpose(*info.other_dims, info.y_dim, info.x_dim, info.band_dim)
+    data = arr.data
+    lead = arr.shape[:-3]
+    if getattr(data, "chunks", None) is not None:
+        chunks = data.chunks
+    else:  # numpy-backed: a virtual grid of max_window/2 tiles, so small images give several windows
+        tile = max(max_window // 2, patch_size)
+        chunks = tuple((s,) if i < arr.ndim - 3 else _split(s, tile) for i, s in enumerate(arr.shape))
+    ywin = _windows_along(chunks[-3], patch_size, max_window)
+    xwin = _windows_along(chunks[-2], patch_size, max_window)
+    rng = np.random.default_rng(seed)
+    lead_total = int(np.prod(lead)) if lead else 1
+    n_cand = lead_total * len(ywin) * len(xwin)
+    pick = rng.choice(n_cand, size=min(n_chunks, n_cand), replace=False)
+    selections = []
+    for p in np.sort(pick):
+        t, rest = divmod(int(p), len(ywin) * len(xwin))
+        iy, ix = divmod(rest, len(xwin))
+        idx = np.unravel_index(t, lead) if lead else ()
+        (y0, y1), (x0, x1) = ywin[iy], xwin[ix]
+        selections.append(data[(*idx, slice(y0, y1), slice(x0, x1), slice(None))])
+    windows = dask.compute(*selections) if any(hasattr(s, "dask") for s in selections) else selections
+    nodata = info.nodata
+    patches = []
+    for w in windows:
+        w = np.asarray(w, dtype=np.float32)
+        bad = ~np.isfinite(w).all(axis=-1)
+        if nodata is not None:
+            bad |= (w == np.float32(nodata)).any(axis=-1)
+        h, wd = bad.shape
+        if h < patch_size or wd < patch_size:
+            continue
+        ys = rng.integers(0, h - patch_size + 1, patches_per_chunk)
+        xs = rng.integers(0, wd - patch_size + 1, patches_per_chunk)
+        # summed-area table: O(1) "any bad pixel in this patch" per candidate
+        sat = np.pad(bad.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        for y, x in zip(ys, xs):
+            y2, x2 = y + patch_size, x + patch_size
+            if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] == 0:
+                patches.append(w[y:y2, x:x2])
+    if not patches:
+        raise InputError(
+            f"all {len(windows) * patches_per_chunk} sampled patches contain nodata/NaN "
+            f"(nodata={nodata}); sample more chunks (n_chunks=...), use a smaller patch_size, "
+            "or check that the input holds valid data."
+        )
+    return np.stack(patches)
