@@ -23,6 +23,7 @@ __all__ = [
     "MaskEncoder",
     "StraightThroughQuantizer",
     "TextureBank",
+    "TextureFrontEnd",
     "make_quantizer",
 ]
 
@@ -70,11 +71,64 @@ class BandScaler(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
-class MaskEncoder(layers.Layer):
-    """The mask branch: 3x3 convolutions with growing dilation, then a 1x1 head.
+class TextureFrontEnd(layers.Layer):
+    """Fixed first stage of the mask CNN: Gabor energies at full resolution, stride 1.
 
-    Every output pixel depends on the input inside a square of radius
-    :attr:`halo` = sum of the dilations, and on nothing further away. That exact
+    For each dilation ``d`` the band mean is filtered by 7x7 even/odd Gabor kernels at
+    ``orientations`` angles (period ``4 d`` px), squared and summed per orientation,
+    ``log1p``-compressed and averaged over a ``(2 r + 1)`` square window (``r = pool``).
+    Each band's local mean and standard deviation over the same window are appended.
+    No weights; everything is stride 1, so the output at a pixel depends only on the
+    input within :attr:`radius` and is the same whatever the tiling.
+    """
+
+    def __init__(
+        self, dilations: Sequence[int] = (1, 2, 4), orientations: int = 4, pool: int = 4, **kwargs: Any
+    ) -> None:
+        super().__init__(trainable=False, **kwargs)
+        self.dilations = tuple(int(d) for d in dilations)
+        self.orientations = _check_positive_int("orientations", orientations)
+        self.pool = _check_positive_int("pool", pool, 0)
+        from .features import _gabor_kernels
+
+        self._kernel = _gabor_kernels(7, 0.25, self.orientations)
+
+    @property
+    def radius(self) -> int:
+        """Context radius of the front end in pixels."""
+        return 3 * max(self.dilations) + self.pool
+
+    def channels(self, bands: int) -> int:
+        return len(self.dilations) * self.orientations + 2 * bands
+
+    def _box(self, x: Any) -> Any:
+        w = 2 * self.pool + 1
+        return ops.average_pool(x, w, 1, padding="same") if self.pool else x
+
+    def call(self, x: Any) -> Any:
+        k = ops.convert_to_tensor(self._kernel, dtype=x.dtype)
+        grey = ops.mean(x, axis=-1, keepdims=True)
+        n = self.orientations
+        feats = []
+        for d in self.dilations:
+            r2 = ops.square(ops.conv(grey, k, padding="same", dilation_rate=d))
+            feats.append(self._box(ops.log1p(r2[..., 0 : 2 * n : 2] + r2[..., 1 : 2 * n : 2])))
+        mean = self._box(x)
+        std = ops.sqrt(ops.maximum(self._box(ops.square(x)) - ops.square(mean), 0.0) + 1e-4)
+        return ops.concatenate([*feats, mean, std], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        cfg.pop("trainable", None)
+        return {**cfg, "dilations": list(self.dilations), "orientations": self.orientations, "pool": self.pool}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class MaskEncoder(layers.Layer):
+    """The mask branch: an optional fixed texture front end, 3x3 dilated convolutions, a 1x1 head.
+
+    Every output pixel depends on the input inside a square of radius :attr:`halo`
+    (front-end radius + sum of the dilations) and on nothing further away. That exact
     radius is what chunked inference uses as overlap.
 
     Parameters
@@ -85,6 +139,9 @@ class MaskEncoder(layers.Layer):
         Channels of each hidden convolution.
     dilations : sequence of int
         Dilation of each 3x3 convolution, in order.
+    frontend : bool
+        Start with the fixed :class:`TextureFrontEnd` (multi-scale Gabor energies);
+        False feeds the scaled bands straight to the learned convolutions.
     """
 
     def __init__(
@@ -92,6 +149,7 @@ class MaskEncoder(layers.Layer):
         outputs: int,
         filters: int = 32,
         dilations: Sequence[int] = (1, 2, 4, 8),
+        frontend: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +159,7 @@ class MaskEncoder(layers.Layer):
         if not dilations or any(d < 1 for d in dilations):
             raise ValueError(f"dilations must be a non-empty sequence of integers >= 1, got {dilations!r}.")
         self.dilations = dilations
+        self.frontend = TextureFrontEnd(name="frontend") if frontend else None
         self.convs = [
             layers.Conv2D(filters, 3, padding="same", dilation_rate=d, activation="relu", name=f"conv{i}")
             for i, d in enumerate(dilations)
@@ -110,16 +169,20 @@ class MaskEncoder(layers.Layer):
     @property
     def halo(self) -> int:
         """Context radius in pixels: the output at a pixel sees exactly this far."""
-        return int(sum(self.dilations))
+        return int(sum(self.dilations)) + (self.frontend.radius if self.frontend is not None else 0)
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape)
+        if self.frontend is not None:
+            shape = (*shape[:-1], self.frontend.channels(int(shape[-1])))
         for conv in self.convs:
             conv.build(shape)
             shape = (*shape[:-1], self.filters)
         self.head.build(shape)
 
     def call(self, x: Any) -> Any:
+        if self.frontend is not None:
+            x = self.frontend(x)
         for conv in self.convs:
             x = conv(x)
         return self.head(x)
@@ -133,6 +196,7 @@ class MaskEncoder(layers.Layer):
             "outputs": self.outputs,
             "filters": self.filters,
             "dilations": list(self.dilations),
+            "frontend": self.frontend is not None,
         }
 
 
@@ -200,6 +264,7 @@ class HardSigmoidQuantizer(layers.Layer):
         return ops.convert_to_tensor([-1.0 + 2.0 * (i + 1) / k for i in range(k - 1)], dtype="float32")
 
     def soft(self, z: Any) -> Any:
+        z = ops.convert_to_tensor(z)
         s = ops.hard_sigmoid(self.slope * (z - self._thresholds()))  # (..., k-1)
         ones = ops.ones_like(z)
         upper = ops.concatenate([ones, s], axis=-1)
@@ -207,7 +272,8 @@ class HardSigmoidQuantizer(layers.Layer):
         return upper - lower
 
     def labels(self, z: Any) -> Any:
-        return ops.cast(ops.sum(ops.cast(z > self._thresholds(), "int32"), axis=-1), "int32")
+        above = ops.greater(ops.convert_to_tensor(z), self._thresholds())
+        return ops.cast(ops.sum(ops.cast(above, "int32"), axis=-1), "int32")
 
     def call(self, z: Any) -> Any:
         soft = self.soft(z)

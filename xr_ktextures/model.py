@@ -93,7 +93,11 @@ class KTextures(keras.Model):
     encoder_filters : int
         Channels of the mask CNN.
     dilations : sequence of int
-        Dilations of the mask CNN's 3x3 convolutions; ``halo = sum(dilations)``.
+        Dilations of the mask CNN's learned 3x3 convolutions.
+    frontend : bool
+        Start the mask CNN with the fixed multi-scale Gabor-energy front end
+        (:class:`~xr_ktextures.layers.TextureFrontEnd`, radius 16 px). ``halo`` is the
+        front-end radius plus ``sum(dilations)`` (23 px by default).
     texture_filters, texture_noise : int
         Hidden channels and noise channels of each texture CNN.
     texture_dilations : sequence of int
@@ -131,7 +135,8 @@ class KTextures(keras.Model):
         band_names: Sequence[str] | None = None,
         quantizer: QuantizerName = "straight_through",
         encoder_filters: int = 32,
-        dilations: Sequence[int] = (1, 2, 4, 8),
+        dilations: Sequence[int] = (1, 2, 4),
+        frontend: bool = True,
         texture_filters: int = 8,
         texture_noise: int = 4,
         texture_dilations: Sequence[int] = (1, 2, 4),
@@ -161,6 +166,7 @@ class KTextures(keras.Model):
         self.quantizer_name = quantizer
         self.encoder_filters = int(encoder_filters)
         self.dilations = tuple(int(d) for d in dilations)
+        self.frontend = bool(frontend)
         self.texture_filters, self.texture_noise = int(texture_filters), int(texture_noise)
         self.texture_dilations = tuple(int(d) for d in texture_dilations)
         self.extractor_spec = extractor if isinstance(extractor, str) else "custom"
@@ -173,7 +179,9 @@ class KTextures(keras.Model):
         keras.utils.set_random_seed(self.seed)  # initializers draw their seeds when layers are created
         self.scaler = BandScaler(self.bands, name="scaler")
         self.quantizer = make_quantizer(quantizer, self.k)
-        self.encoder = MaskEncoder(self.quantizer.encoder_outputs, self.encoder_filters, self.dilations, name="encoder")
+        self.encoder = MaskEncoder(
+            self.quantizer.encoder_outputs, self.encoder_filters, self.dilations, self.frontend, name="encoder"
+        )
         self.textures = TextureBank(
             self.k, self.bands, self.texture_filters, self.texture_noise, self.texture_dilations, name="textures"
         )
@@ -269,7 +277,7 @@ class KTextures(keras.Model):
         self,
         patches: np.ndarray,
         *,
-        steps: int = 400,
+        steps: int = 600,
         batch_size: int = 8,
         patch_size: int = 64,
         learning_rate: float = 3e-3,
@@ -464,6 +472,7 @@ class KTextures(keras.Model):
             "quantizer": self.quantizer_name,
             "encoder_filters": self.encoder_filters,
             "dilations": list(self.dilations),
+            "frontend": self.frontend,
             "texture_filters": self.texture_filters,
             "texture_noise": self.texture_noise,
             "texture_dilations": list(self.texture_dilations),
