@@ -51,3 +51,10 @@ def assert_geo_kept(out: xr.DataArray, src: xr.DataArray, band_dim: str = "band"
         np.testing.assert_array_equal(out[name].values, coord.values)
     assert out.rio.crs == src.rio.crs
     assert out.rio.transform() == src.rio.transform()
+
+
+@pytest.fixture(scope="session")
+def stac_items(tmp_path_factory: pytest.TempPathFactory) -> list:
+    from .stac_fixture import write_catalog
+
+    return write_catalog(tmp_path_factory.mktemp("stac"))

@@ -77,8 +77,9 @@ def test_labels_are_identical_for_every_chunking(cube, model, data) -> None:
 
 def test_chunks_smaller_than_the_halo_are_merged_not_wrong(cube, model) -> None:
     assert model.halo > 4
-    lazy = xk.segment(cube.chunk({"y": 4, "x": 4}), model)
-    assert min(lazy.chunks[0]) >= model.halo and min(lazy.chunks[1]) >= model.halo
+    small = cube.chunk({"y": 4, "x": 4})
+    lazy = xk.segment(small, model)
+    assert lazy.chunks == small.chunks[1:]  # computed on merged chunks, handed back as the input's
     np.testing.assert_array_equal(lazy.values, xk.segment(cube, model).values)
 
 
@@ -96,12 +97,13 @@ def test_graph_names_are_deterministic(cube, model) -> None:
 def test_model_weights_enter_the_graph_once(cube, model) -> None:
     import cloudpickle
 
-    labels = xk.segment(cube.chunk({"y": 24, "x": 24}), model)
+    chunked = cube.chunk({"y": 24, "x": 24})
+    labels = xk.segment(chunked, model)
     graph = dict(labels.data.__dask_graph__())
     weight_bytes = sum(w.nbytes for w in model.get_weights())
     heavy = [k for k, v in graph.items() if len(cloudpickle.dumps(v)) > weight_bytes // 2]
     assert len(heavy) == 1, heavy  # one key holds the weights; the block tasks only refer to it
-    assert labels.data.npartitions == 9
+    assert labels.data.npartitions == chunked.data.npartitions == 12  # output chunks like the input
 
 
 def test_simulate_is_identical_for_any_chunking_and_keeps_dims(cube, model) -> None:
@@ -228,9 +230,25 @@ def test_error_model_fitted_on_other_bands(model) -> None:
         xk.segment(other, model)
 
 
-def test_error_dataset_instead_of_dataarray(cube, model) -> None:
-    with pytest.raises(InputError, match="to_array"):
-        xk.segment(cube.to_dataset(name="v"), model)
+def test_a_dataset_of_one_variable_per_band_keeps_its_nodata(cube, model) -> None:
+    ds = cube.astype(np.uint16).to_dataset("band")
+    for name in ds.data_vars:
+        ds[name].attrs["nodata"] = 65535
+    ds["red"][3, 4] = 65535
+    labels = xk.segment(ds, model)
+    assert labels[3, 4] == NODATA and (labels.values != NODATA).sum() == labels.size - 1
+
+
+def test_error_dataset_with_mismatched_variables(cube, model) -> None:
+    ds = cube.to_dataset("band")
+    ds["extra"] = ds["red"].isel(x=0)
+    with pytest.raises(InputError, match="different dims"):
+        xk.segment(ds, model)
+
+
+def test_error_not_an_xarray_object(model) -> None:
+    with pytest.raises(InputError, match=r"expected an xarray\.DataArray"):
+        xk.segment(np.zeros((4, 8, 8)), model)
 
 
 def test_error_image_smaller_than_a_patch(cube) -> None:

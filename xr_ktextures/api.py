@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ._errors import InputError, NotFittedError
-from .geo import CubeInfo, check_model_fits, describe, label_attrs, with_geo
+from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
 from .inference import predict_blocks
 from .model import MAX_K, NODATA, KTextures
 from .sampling import sample_patches
@@ -114,6 +114,7 @@ def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | Non
             bands = model.band_names  # select the model's bands by name, in its order
     da, info = describe(da, band_dim=band_dim, bands=bands)
     check_model_fits(info, da.sizes[info.band_dim], model)
+    warn_if_topleft(info)
     return da, info
 
 

@@ -38,6 +38,8 @@ class CubeInfo:
         The CRS found on the input (rioxarray, stackstac or odc conventions).
     nodata : float or None
         The input's nodata value, if it declares one.
+    topleft_coords : bool
+        The x/y coords are pixel top-left corners (stackstac's default), not centres.
     """
 
     band_dim: Hashable
@@ -47,6 +49,7 @@ class CubeInfo:
     band_names: tuple[str, ...] | None
     crs: Any
     nodata: float | None
+    topleft_coords: bool = False
 
 
 def _find(da: xr.DataArray, names: Sequence[str], what: str) -> Hashable:
@@ -116,13 +119,12 @@ def describe(
         Not a DataArray, no band dim, no y/x dims, non-numeric dtype, empty axes,
         unknown or repeated band names.
     """
+    if isinstance(da, xr.Dataset):
+        da = dataset_to_bands(da, band_dim)
     if not isinstance(da, xr.DataArray):
-        hint = (
-            " (select a variable, or use ds.to_array('band') for one variable per band)"
-            if isinstance(da, xr.Dataset)
-            else ""
+        raise InputError(
+            f"expected an xarray.DataArray (or a Dataset of one variable per band), got {type(da).__name__}."
         )
-        raise InputError(f"expected an xarray.DataArray, got {type(da).__name__}{hint}.")
     if band_dim not in da.dims:
         raise InputError(
             f"no band dimension {band_dim!r} in dims {list(da.dims)}; pass band_dim=NAME, "
@@ -155,8 +157,66 @@ def describe(
     elif names is not None and len(set(names)) != len(names):
         names = None  # unnamed duplicates (e.g. all "band"): treat as positional
     others = tuple(d for d in da.dims if d not in (band_dim, y_dim, x_dim))
-    info = CubeInfo(band_dim, y_dim, x_dim, others, names, find_crs(da), find_nodata(da))
+    info = CubeInfo(band_dim, y_dim, x_dim, others, names, find_crs(da), find_nodata(da), _topleft(da, y_dim, x_dim))
     return da, info
+
+
+def dataset_to_bands(ds: xr.Dataset, band_dim: Hashable = "band") -> xr.DataArray:
+    """Stack a Dataset of one variable per band (odc-stac's layout) along ``band_dim``.
+
+    ``Dataset.to_array`` drops each variable's attrs, and with them the ``nodata`` that
+    odc-stac declares per band; the common nodata value is carried over here.
+
+    Raises
+    ------
+    InputError
+        If the Dataset is empty, its variables have different dims, or different nodata.
+    """
+    names = list(ds.data_vars)
+    if not names:
+        raise InputError("the Dataset has no data variables; expected one variable per band.")
+    dims = {ds[n].dims for n in names}
+    if len(dims) != 1:
+        raise InputError(
+            f"the Dataset's variables have different dims {sorted(map(str, dims))}; "
+            "select the band variables, e.g. ds[['red', 'green', 'blue', 'nir']]."
+        )
+    nodatas = {find_nodata(ds[n]) for n in names}
+    if len(nodatas) > 1:
+        raise InputError(f"the band variables declare different nodata values {sorted(map(str, nodatas))}.")
+    da = ds.to_array(band_dim)
+    nd = nodatas.pop()
+    if nd is not None:
+        da.attrs["nodata"] = nd
+    return da
+
+
+def _topleft(da: xr.DataArray, y_dim: Hashable, x_dim: Hashable) -> bool:
+    """True when coords sit on the corners of the loader's own ``transform`` (stackstac's default)."""
+    t = da.attrs.get("transform")
+    if t is None or x_dim not in da.coords or y_dim not in da.coords or da.sizes[x_dim] == 0:
+        return False
+    try:
+        a, c, e, f = float(t[0]), float(t[2]), float(t[4]), float(t[5])
+        x0, y0 = float(da[x_dim].values[0]), float(da[y_dim].values[0])
+    except (TypeError, ValueError, IndexError):
+        return False
+    return abs(x0 - c) < 1e-6 * abs(a) and abs(y0 - f) < 1e-6 * abs(e)
+
+
+def warn_if_topleft(info: CubeInfo) -> None:
+    """Warn (before any compute) that top-left coords make rioxarray's transform half a pixel off."""
+    if info.topleft_coords:
+        import warnings
+
+        warnings.warn(
+            "the input's x/y coords are pixel top-left corners (stackstac's default xy_coords='topleft'); "
+            "the output keeps them so it aligns with the input, but rioxarray reads coords as pixel "
+            "centres, so .rio.transform() and files written with .rio.to_raster() would be shifted by "
+            "half a pixel. Load with stackstac.stack(..., xy_coords='center') to get exact georeferencing.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def check_model_fits(info: CubeInfo, n_bands: int, model: Any) -> None:
@@ -185,15 +245,31 @@ def label_attrs(k: int, model_id: str, nodata: int) -> dict[str, Any]:
     }
 
 
+def source_transform(da: xr.DataArray) -> Any:
+    """The affine transform of ``da``: the loader's own ``transform`` attribute first
+    (stackstac's coords are pixel *top-left* corners by default, so deriving it from
+    coords would shift it by half a pixel), then rioxarray's (``spatial_ref`` or coords)."""
+    from affine import Affine
+
+    t = da.attrs.get("transform")
+    if t is not None:
+        try:
+            vals = [float(v) for v in (t if not isinstance(t, Affine) else tuple(t))]
+            return Affine(*vals[:6])
+        except (TypeError, ValueError):
+            pass
+    try:
+        return da.rio.transform(recalc=False)
+    except Exception:
+        return None
+
+
 def with_geo(out: xr.DataArray, source: xr.DataArray, info: CubeInfo) -> xr.DataArray:
     """Write the source's CRS and transform onto ``out`` the rioxarray way (never mutates ``source``)."""
     out = out.rio.set_spatial_dims(x_dim=info.x_dim, y_dim=info.y_dim, inplace=False)
     if info.crs is not None:
         out = out.rio.write_crs(info.crs, inplace=False)
-        try:
-            transform = source.rio.transform(recalc=False)
-        except Exception:
-            transform = None
+        transform = source_transform(source)
         if transform is not None and out.sizes[info.x_dim] > 1 and out.sizes[info.y_dim] > 1:
             out = out.rio.write_transform(transform, inplace=False)
     return out

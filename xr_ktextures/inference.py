@@ -159,6 +159,7 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
             f"the image is {ny}x{nx} px but the model's context radius (halo) is {halo} px; "
             "segment images larger than the halo, or pass a numpy-backed array."
         )
+    out_chunks = data.chunks
     chunks = list(data.chunks)
     chunks[-1] = (data.shape[-1],)  # band in one chunk
     chunks[-3] = _min_chunks(chunks[-3], halo)
@@ -179,7 +180,7 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
     kind = "simulate" if simulate else "segment"
     name = f"ktex-{kind}-" + tokenize(data, model.model_id, nodata, halo)
     if simulate:
-        return extended.map_blocks(
+        out = extended.map_blocks(
             _block_labels,
             handle,
             halo,
@@ -191,7 +192,9 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
             meta=np.empty((0,) * data.ndim, np.float32),
             name=name,
         )
-    return extended.map_blocks(
+        # chunks merged for the halo are split back: the output chunks like the input
+        return out.rechunk((*out_chunks[:-1], data.shape[-1])) if out.chunks[:-1] != out_chunks[:-1] else out
+    out = extended.map_blocks(
         _block_labels,
         handle,
         halo,
@@ -204,3 +207,4 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
         meta=np.empty((0,) * (data.ndim - 1), np.uint8),
         name=name,
     )
+    return out.rechunk(out_chunks[:-1]) if out.chunks != out_chunks[:-1] else out
