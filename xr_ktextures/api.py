@@ -31,7 +31,7 @@ def fit(
     n_chunks: int = 8,
     patches_per_chunk: int = 16,
     patch_size: int = 64,
-    steps: int = 600,
+    steps: int = 450,
     batch_size: int = 8,
     seed: int = 0,
     verbose: int | str = "auto",

@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser, k_required: bool, k_default: int | None = None) -> None:
         sp.add_argument("-k", type=int, required=k_required, default=k_default, help="number of classes (2-128)")
-        sp.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+        sp.add_argument("--steps", type=int, default=450, help="training steps (default 450)")
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sp.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 

@@ -109,6 +109,15 @@ class KTextures(keras.Model):
     balance : float
         Weight of the class-usage term (KL divergence of the batch's mean soft
         class usage from uniform). 0 disables it.
+    texture_match : float
+        Weight of the per-texture matching term: each texture's own features against
+        the image's, weighted by the class's mask fraction in each feature cell. 0 gives
+        the paper's loss alone (which did not organise masks by texture in our runs;
+        see ``docs/quality.md``).
+    paper_loss : float
+        Weight of the paper's loss, MSE(F(image), F(simulated image)).
+    seed_textures : bool
+        Seed the textures' mean colours by k-means++ on the training patches.
     seed : int
         Seed for weights, noise and batch sampling: CPU runs are reproducible.
     fitted : bool
@@ -145,6 +154,7 @@ class KTextures(keras.Model):
         balance: float = 1.0,
         texture_match: float = 1.0,
         paper_loss: float = 1.0,
+        seed_textures: bool = False,
         seed: int = 0,
         fitted: bool = False,
         **kwargs: Any,
@@ -173,6 +183,7 @@ class KTextures(keras.Model):
         self.balance = float(balance)
         self.texture_match = float(texture_match)
         self.paper_loss = float(paper_loss)
+        self.seed_textures = bool(seed_textures)
         self.seed = int(seed)
         self.fitted = bool(fitted)
 
@@ -277,7 +288,7 @@ class KTextures(keras.Model):
         self,
         patches: np.ndarray,
         *,
-        steps: int = 600,
+        steps: int = 450,
         batch_size: int = 8,
         patch_size: int = 64,
         learning_rate: float = 3e-3,
@@ -289,14 +300,16 @@ class KTextures(keras.Model):
 
         Each step draws ``batch_size`` random ``patch_size`` crops (with random flips
         and quarter turns when ``augment``) from ``patches``. Per-band scaling is
-        fitted on ``patches`` first and stored in the model.
+        fitted on ``patches`` first and stored in the model. The global Keras, numpy and
+        Python random seeds are set from the model's ``seed`` (reproducibility on CPU).
 
         Parameters
         ----------
         patches : numpy.ndarray
             ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
         steps : int
-            Optimisation steps (the default suits a 2-core CPU: about a minute).
+            Optimisation steps. The default fits in ~65 s (k=3) to ~110 s (k=5) on a
+            2-core CPU with TensorFlow; the cost grows with k.
         batch_size, patch_size : int
             Crops per step and their size (a multiple of 16, >= 32).
         learning_rate : float
@@ -330,6 +343,8 @@ class KTextures(keras.Model):
         self.scaler.set_statistics(mean, std)
 
         rng = np.random.default_rng(self.seed)
+        if self.seed_textures:
+            self._seed_texture_colours((data - mean) / std, rng)
         batches = _crops(data, batch_size, patch_size, augment, rng)
         ext = self._extractor()
         probe = np.concatenate([next(batches) for _ in range(4)])
@@ -345,6 +360,22 @@ class KTextures(keras.Model):
         )
         self.fitted = True
         return self
+
+    def _seed_texture_colours(self, scaled: np.ndarray, rng: np.random.Generator) -> None:
+        """k-means++ seeding of the textures' mean colours on 8x8-block colour means.
+
+        Generated textures otherwise start alike, so every class starts at the same
+        place in feature space and the assignment has nothing to grip.
+        """
+        n, h, w, c = scaled.shape
+        hb, wb = h // 8, w // 8
+        blocks = scaled[:, : hb * 8, : wb * 8].reshape(n, hb, 8, wb, 8, c).mean(axis=(2, 4)).reshape(-1, c)
+        centres = [blocks[rng.integers(len(blocks))]]
+        for _ in range(1, self.k):
+            d2 = np.min([((blocks - ctr) ** 2).sum(-1) for ctr in centres], axis=0)
+            p = d2 / d2.sum() if d2.sum() > 0 else None
+            centres.append(blocks[rng.choice(len(blocks), p=p)])
+        self.textures.mix_biases[-1].assign(np.stack(centres).astype(np.float32))
 
     def _check_patches(self, patches: Any, patch_size: int) -> np.ndarray:
         if (
@@ -480,6 +511,7 @@ class KTextures(keras.Model):
             "balance": self.balance,
             "texture_match": self.texture_match,
             "paper_loss": self.paper_loss,
+            "seed_textures": self.seed_textures,
             "seed": self.seed,
             "fitted": self.fitted,
         }
