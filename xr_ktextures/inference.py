@@ -91,6 +91,11 @@ def _min_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _nodata_to_nan(a: np.ndarray, nodata: float | None) -> np.ndarray:
+    a = a.astype(np.float32, copy=False)
+    return a if nodata is None else np.where(a == np.float32(nodata), np.float32(np.nan), a)
+
+
 def _block_labels(
     block: np.ndarray,
     handle: ModelHandle,
@@ -100,18 +105,16 @@ def _block_labels(
     starts: tuple[np.ndarray, np.ndarray],
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
+    """Labels (or simulation) of one block that carries a ``halo`` ring; the ring is cut off."""
     model = get_model(handle)
     lead = block.shape[:-3]
-    a = block.reshape((-1, *block.shape[-3:])).astype(np.float32, copy=False)
-    if nodata is not None:
-        a = np.where(a == np.float32(nodata), np.float32(np.nan), a)
+    a = _nodata_to_nan(block.reshape((-1, *block.shape[-3:])), nodata)
     if simulate:
         loc = block_info[None]["chunk-location"] if block_info else (0,) * (len(lead) + 3)
         offset = (int(starts[0][loc[-3]]) - halo, int(starts[1][loc[-2]]) - halo)
-        _, out = model.predict(a, pad=False, return_simulated=True, offset=offset)
-        out = out[:, halo : out.shape[1] - halo, halo : out.shape[2] - halo]
-        return out.reshape((*lead, *out.shape[1:]))
-    out = model.predict(a, pad=False)
+        out = model.predict(a, pad=False, return_simulated=True, offset=offset)[1]
+    else:
+        out = model.predict(a, pad=False)
     out = out[:, halo : out.shape[1] - halo, halo : out.shape[2] - halo]
     return out.reshape((*lead, *out.shape[1:]))
 
@@ -144,9 +147,7 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
     if not isinstance(data, dsa.Array):
         a = np.asarray(data)
         lead = a.shape[:-3]
-        flat = a.reshape((-1, *a.shape[-3:])).astype(np.float32, copy=False)
-        if nodata is not None:
-            flat = np.where(flat == np.float32(nodata), np.float32(np.nan), flat)
+        flat = _nodata_to_nan(a.reshape((-1, *a.shape[-3:])), nodata)
         if simulate:
             out = model.predict(flat, return_simulated=True)[1]
         else:

@@ -200,8 +200,25 @@ class MaskEncoder(layers.Layer):
         }
 
 
+class _Quantizer(layers.Layer):
+    """Base of the quantizers: exactly one-hot masks forward, the gradient of :meth:`soft` backward."""
+
+    k: int
+
+    def soft(self, z: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def labels(self, z: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def call(self, z: Any) -> Any:
+        soft = self.soft(z)
+        hard = ops.one_hot(self.labels(z), self.k, dtype=soft.dtype)
+        return soft + ops.stop_gradient(hard - soft)
+
+
 @keras.saving.register_keras_serializable(package=_PKG)
-class StraightThroughQuantizer(layers.Layer):
+class StraightThroughQuantizer(_Quantizer):
     """k logits per pixel → one-hot masks; gradients of a tempered softmax.
 
     Forward: exactly binary masks, one per class, exactly one on per pixel.
@@ -227,17 +244,12 @@ class StraightThroughQuantizer(layers.Layer):
         """Class index of each pixel (int32)."""
         return ops.cast(ops.argmax(z, axis=-1), "int32")
 
-    def call(self, z: Any) -> Any:
-        soft = self.soft(z)
-        hard = ops.one_hot(self.labels(z), self.k, dtype=soft.dtype)
-        return soft + ops.stop_gradient(hard - soft)
-
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "k": self.k, "temperature": self.temperature}
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
-class HardSigmoidQuantizer(layers.Layer):
+class HardSigmoidQuantizer(_Quantizer):
     """The paper's quantizer: one value per pixel, cut into k intervals by hard sigmoids.
 
     With thresholds ``t_1 < ... < t_{k-1}`` spread over ``[-1, 1]`` and
@@ -274,11 +286,6 @@ class HardSigmoidQuantizer(layers.Layer):
     def labels(self, z: Any) -> Any:
         above = ops.greater(ops.convert_to_tensor(z), self._thresholds())
         return ops.cast(ops.sum(ops.cast(above, "int32"), axis=-1), "int32")
-
-    def call(self, z: Any) -> Any:
-        soft = self.soft(z)
-        hard = ops.one_hot(self.labels(z), self.k, dtype=soft.dtype)
-        return soft + ops.stop_gradient(hard - soft)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "k": self.k, "slope": self.slope}
