@@ -270,3 +270,11 @@ def test_error_unfitted_model(cube) -> None:
 def test_error_empty_dimension(cube, model) -> None:
     with pytest.raises(InputError, match="empty"):
         xk.segment(cube.isel(x=slice(0, 0)), model)
+
+
+def test_a_band_dim_of_another_name_is_accepted(cube, model) -> None:
+    renamed = cube.rename(band="channel")
+    labels = xk.segment(renamed, model, band_dim="channel")
+    np.testing.assert_array_equal(labels.values, xk.segment(cube, model).values)
+    m = xk.fit(renamed, k=2, band_dim="channel", steps=1, batch_size=2, patch_size=32, n_chunks=1, verbose=0)
+    assert m.band_names == ["red", "green", "blue", "nir"]
