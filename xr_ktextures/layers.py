@@ -80,6 +80,17 @@ class TextureFrontEnd(layers.Layer):
     Each band's local mean and standard deviation over the same window are appended.
     No weights; everything is stride 1, so the output at a pixel depends only on the
     input within :attr:`radius` and is the same whatever the tiling.
+
+    Parameters
+    ----------
+    dilations : sequence of int
+        Dilations of the 7x7 Gabor kernels (periods ``4 d`` px).
+    orientations : int
+        Gabor orientations.
+    pool : int
+        Radius of the averaging window, in pixels.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
     """
 
     def __init__(
@@ -142,6 +153,8 @@ class MaskEncoder(layers.Layer):
     frontend : bool
         Start with the fixed :class:`TextureFrontEnd` (multi-scale Gabor energies);
         False feeds the scaled bands straight to the learned convolutions.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
     """
 
     def __init__(
@@ -223,6 +236,15 @@ class StraightThroughQuantizer(_Quantizer):
 
     Forward: exactly binary masks, one per class, exactly one on per pixel.
     Backward: the gradient of ``softmax(logits / temperature)`` (straight-through).
+
+    Parameters
+    ----------
+    k : int
+        Number of classes (>= 2).
+    temperature : float
+        Softmax temperature of the backward pass.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
     """
 
     def __init__(self, k: int, temperature: float = 1.0, **kwargs: Any) -> None:
@@ -258,6 +280,15 @@ class HardSigmoidQuantizer(_Quantizer):
     one and are binary except inside narrow ramps around each threshold.
     The forward pass uses the exactly-binary interval indicator; gradients
     flow through the hard-sigmoid staircase.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes (>= 2).
+    slope : float
+        Slope of each hard sigmoid: larger is closer to a step, with narrower ramps.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
     """
 
     def __init__(self, k: int, slope: float = 20.0, **kwargs: Any) -> None:
@@ -323,6 +354,8 @@ class TextureBank(layers.Layer):
         Noise channels per texture.
     dilations : sequence of int
         Dilation of each hidden depthwise 3x3 convolution.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
     """
 
     def __init__(

@@ -122,6 +122,8 @@ class KTextures(keras.Model):
         Seed for weights, noise and batch sampling: CPU runs are reproducible.
     fitted : bool
         Internal: whether the scaler holds fitted statistics (set by :meth:`fit`).
+    **kwargs
+        Passed to ``keras.Model`` (e.g. ``name``).
 
     Examples
     --------

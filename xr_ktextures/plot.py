@@ -34,6 +34,20 @@ def plot_labels(labels: Any, ax: Any = None, *, k: int | None = None, legend: bo
     Returns
     -------
     matplotlib.axes.Axes
+        The axes drawn on.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not 2-D.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xr_ktextures.plot import plot_labels
+    >>> ax = plot_labels(np.array([[0, 1], [2, 255]], dtype=np.uint8), k=3)
+    >>> len(ax.get_legend().get_texts())
+    3
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
