@@ -1,4 +1,11 @@
-"""The package's exception hierarchy: one base class, one subclass per kind of failure."""
+"""The package's exception hierarchy: one base class, one subclass per kind of failure.
+
+Examples
+--------
+>>> import xr_ktextures as xk
+>>> issubclass(xk.InputError, xk.KTexturesError) and issubclass(xk.InputError, ValueError)
+True
+"""
 
 from __future__ import annotations
 

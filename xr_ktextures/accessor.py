@@ -22,6 +22,15 @@ class KTexAccessor:
     ----------
     da : xarray.DataArray
         The array the accessor is attached to (xarray passes it).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> import xr_ktextures  # registers .ktex
+    >>> da = xr.DataArray(np.random.default_rng(0).random((4, 48, 48), dtype=np.float32), dims=("band", "y", "x"))
+    >>> model = da.ktex.fit(k=2, steps=1, patch_size=32, verbose=0)
+    >>> da.ktex.segment().shape
+    (48, 48)
     """
 
     def __init__(self, da: xr.DataArray) -> None:

@@ -156,7 +156,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``xr-ktextures`` command."""
+    """Entry point of the ``xr-ktextures`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on a user error (one line on stderr).
+
+    Examples
+    --------
+    >>> main(["segment", "missing.tif", "out.tif", "-k", "3"])
+    2
+    """
     args = _parser().parse_args(argv)
     from ._errors import KTexturesError
 

@@ -72,6 +72,17 @@ class FilterBank(layers.Layer):
         Pooling window, in output cells (``pool * stride`` pixels at full resolution).
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        If ``stride`` is not a multiple of ``2 ** (levels - 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tuple(FilterBank()(np.zeros((1, 64, 64, 4), "float32")).shape)  # 4 levels x 4 orientations + 2 x 4 bands
+    (1, 8, 8, 24)
     """
 
     def __init__(self, levels: int = 4, orientations: int = 4, stride: int = 8, pool: int = 2, **kwargs: Any) -> None:
@@ -142,6 +153,14 @@ def vgg16_extractor(
     ------
     WeightsNotFoundError
         If the weights file is not there. Nothing is fetched from the network.
+
+    Examples
+    --------
+    >>> from xr_ktextures.features import vgg16_extractor
+    >>> vgg16_extractor("/nonexistent/vgg16.h5")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xr_ktextures._errors.WeightsNotFoundError: VGG16 ImageNet weights not found at '/nonexistent/vgg16.h5'...
     """
     path = Path(weights) if weights is not None else _keras_cache_dir() / VGG16_WEIGHTS_FILE
     if not path.is_file():
@@ -164,7 +183,34 @@ def vgg16_extractor(
 
 
 def make_extractor(spec: Any, *, bands: int, weights: str | os.PathLike[str] | None = None) -> Any:
-    """Resolve an extractor spec (a name or a Keras model/layer) to a frozen callable layer."""
+    """Resolve an extractor spec (a name or a Keras model/layer) to a frozen callable layer.
+
+    Parameters
+    ----------
+    spec : {"filterbank", "vgg16"} or keras.layers.Layer
+        The extractor.
+    bands : int
+        Band count of the images it will see.
+    weights : path, optional
+        VGG16 weights file.
+
+    Returns
+    -------
+    keras.layers.Layer
+        A frozen layer or model.
+
+    Raises
+    ------
+    ValueError, TypeError
+        An unknown name or object; ``"vgg16"`` with fewer than 3 bands.
+    WeightsNotFoundError
+        ``"vgg16"`` without its weights file.
+
+    Examples
+    --------
+    >>> make_extractor("filterbank", bands=4).trainable
+    False
+    """
     if isinstance(spec, str):
         if spec == "filterbank":
             return FilterBank(pool=int(os.environ.get("XRK_POOL", "2")), name="filterbank")

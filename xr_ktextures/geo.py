@@ -111,13 +111,33 @@ def describe(
 ) -> tuple[xr.DataArray, CubeInfo]:
     """Validate an input cube from its metadata and select ``bands``; compute nothing.
 
-    Returns the (possibly band-selected) DataArray and its :class:`CubeInfo`.
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        The cube; a Dataset of one variable per band is stacked along ``band_dim``.
+    band_dim : hashable
+        Name of the band dimension.
+    bands : sequence, optional
+        Band names to select, in order.
+
+    Returns
+    -------
+    (xarray.DataArray, CubeInfo)
+        The (possibly band-selected) DataArray and what was found about it.
 
     Raises
     ------
     InputError
         Not a DataArray, no band dim, no y/x dims, non-numeric dtype, empty axes,
         unknown or repeated band names.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray(np.zeros((2, 3, 4)), dims=("band", "y", "x"), coords={"band": ["red", "nir"]})
+    >>> _, info = describe(da, bands=["nir"])
+    >>> info.band_names, info.y_dim, info.other_dims
+    (('nir',), 'y', ())
     """
     if isinstance(da, xr.Dataset):
         da = dataset_to_bands(da, band_dim)
@@ -234,7 +254,27 @@ def check_model_fits(info: CubeInfo, n_bands: int, model: Any) -> None:
 
 
 def label_attrs(k: int, model_id: str, nodata: int) -> dict[str, Any]:
-    """CF-style attributes of a label array."""
+    """CF-style attributes of a label array.
+
+    Parameters
+    ----------
+    k : int
+        Number of classes.
+    model_id : str
+        The model's id.
+    nodata : int
+        The nodata label.
+
+    Returns
+    -------
+    dict
+        ``long_name``, ``flag_values``, ``flag_meanings``, ``nodata``, ``k``, ``model_id``.
+
+    Examples
+    --------
+    >>> label_attrs(2, "abc", 255)["flag_meanings"]
+    'class_0 class_1'
+    """
     return {
         "long_name": "k-textures class",
         "flag_values": np.arange(k, dtype=np.uint8),
@@ -265,7 +305,31 @@ def source_transform(da: xr.DataArray) -> Any:
 
 
 def with_geo(out: xr.DataArray, source: xr.DataArray, info: CubeInfo) -> xr.DataArray:
-    """Write the source's CRS and transform onto ``out`` the rioxarray way (never mutates ``source``)."""
+    """Write the source's CRS and transform onto ``out`` the rioxarray way (never mutates ``source``).
+
+    Parameters
+    ----------
+    out : xarray.DataArray
+        The new array (labels or simulation) on the source's y/x grid.
+    source : xarray.DataArray
+        The input it was computed from.
+    info : CubeInfo
+        The input's description.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``out`` with ``spatial_ref`` (CRS and GeoTransform) written.
+
+    Examples
+    --------
+    >>> import numpy as np, rioxarray, xarray as xr
+    >>> src = xr.DataArray(np.zeros((1, 2, 2)), dims=("band", "y", "x"),
+    ...                    coords={"y": [1.5, 0.5], "x": [0.5, 1.5]}).rio.write_crs(32618)
+    >>> _, info = describe(src)
+    >>> with_geo(src.isel(band=0, drop=True), src, info).rio.crs.to_epsg()
+    32618
+    """
     out = out.rio.set_spatial_dims(x_dim=info.x_dim, y_dim=info.y_dim, inplace=False)
     if info.crs is not None:
         out = out.rio.write_crs(info.crs, inplace=False)

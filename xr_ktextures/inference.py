@@ -40,6 +40,14 @@ class ModelHandle:
         ``KTextures.get_config()``.
     weights : tuple of numpy.ndarray
         ``KTextures.get_weights()``.
+
+    Examples
+    --------
+    >>> import xr_ktextures as xk
+    >>> model = xk.KTextures(k=2)
+    >>> handle = ModelHandle.from_model(model)
+    >>> get_model(handle) is model, handle.__dask_tokenize__() == model.model_id
+    (True, True)
     """
 
     model_id: str
@@ -58,7 +66,25 @@ class ModelHandle:
 
 
 def get_model(handle: ModelHandle) -> Any:
-    """The process-wide model for ``handle``, rebuilt at most once per process."""
+    """The process-wide model for ``handle``, rebuilt at most once per process.
+
+    Parameters
+    ----------
+    handle : ModelHandle
+        What to rebuild from.
+
+    Returns
+    -------
+    KTextures
+        The cached model.
+
+    Examples
+    --------
+    >>> import xr_ktextures as xk
+    >>> handle = ModelHandle.from_model(xk.KTextures(k=2))
+    >>> get_model(handle) is get_model(handle)
+    True
+    """
     model = _CACHE.get(handle.model_id)
     if model is not None:
         return model
@@ -142,6 +168,16 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
     ------
     InputError
         If the image is smaller than the model's halo along y or x (Dask input).
+
+    Examples
+    --------
+    >>> import dask.array as dsa, numpy as np
+    >>> import xr_ktextures as xk
+    >>> model = xk.KTextures(k=2, fitted=True)
+    >>> data = dsa.zeros((60, 60, 4), chunks=(30, 30, 4), dtype="float32")
+    >>> out = predict_blocks(data, model)
+    >>> out.dtype, out.chunks
+    (dtype('uint8'), ((30, 30), (30, 30)))
     """
     halo = model.halo
     if not isinstance(data, dsa.Array):

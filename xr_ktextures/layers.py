@@ -47,6 +47,14 @@ class BandScaler(layers.Layer):
     ----------
     bands : int
         Number of bands (last axis of the input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scaler = BandScaler(2)
+    >>> scaler.set_statistics([10.0, 20.0], [2.0, 4.0])
+    >>> np.asarray(scaler(np.array([[12.0, 28.0]], "float32"))).tolist()
+    [[1.0, 2.0]]
     """
 
     def __init__(self, bands: int, **kwargs: Any) -> None:
@@ -91,6 +99,13 @@ class TextureFrontEnd(layers.Layer):
         Radius of the averaging window, in pixels.
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fe = TextureFrontEnd()
+    >>> fe.radius, tuple(fe(np.zeros((1, 40, 40, 4), "float32")).shape), fe.channels(4)
+    (16, (1, 40, 40, 20), 20)
     """
 
     def __init__(
@@ -155,6 +170,18 @@ class MaskEncoder(layers.Layer):
         False feeds the scaled bands straight to the learned convolutions.
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        If ``outputs`` or ``filters`` is not a positive integer, or ``dilations`` is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> enc = MaskEncoder(outputs=3, filters=8, dilations=(1, 2), frontend=False)
+    >>> enc.halo, tuple(enc(np.zeros((1, 16, 16, 4), "float32")).shape)
+    (3, (1, 16, 16, 3))
     """
 
     def __init__(
@@ -245,6 +272,18 @@ class StraightThroughQuantizer(_Quantizer):
         Softmax temperature of the backward pass.
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        If ``k < 2`` or ``temperature <= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = StraightThroughQuantizer(3)
+    >>> np.asarray(q(np.array([[0.1, 2.0, -1.0]], "float32"))).tolist()
+    [[0.0, 1.0, 0.0]]
     """
 
     def __init__(self, k: int, temperature: float = 1.0, **kwargs: Any) -> None:
@@ -289,6 +328,18 @@ class HardSigmoidQuantizer(_Quantizer):
         Slope of each hard sigmoid: larger is closer to a step, with narrower ramps.
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        If ``k < 2`` or ``slope <= 0``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = HardSigmoidQuantizer(4)
+    >>> np.asarray(q.labels(np.array([[-0.9], [-0.2], [0.2], [0.9]], "float32"))).tolist()
+    [0, 1, 2, 3]
     """
 
     def __init__(self, k: int, slope: float = 20.0, **kwargs: Any) -> None:
@@ -323,7 +374,29 @@ class HardSigmoidQuantizer(_Quantizer):
 
 
 def make_quantizer(kind: str, k: int) -> StraightThroughQuantizer | HardSigmoidQuantizer:
-    """Build the quantizer named ``kind`` ("straight_through" or "hard_sigmoid")."""
+    """Build the quantizer named ``kind`` ("straight_through" or "hard_sigmoid").
+
+    Parameters
+    ----------
+    kind : {"straight_through", "hard_sigmoid"}
+        Which quantizer.
+    k : int
+        Number of classes.
+
+    Returns
+    -------
+    StraightThroughQuantizer or HardSigmoidQuantizer
+
+    Raises
+    ------
+    ValueError
+        For any other ``kind``.
+
+    Examples
+    --------
+    >>> make_quantizer("hard_sigmoid", 5).encoder_outputs
+    1
+    """
     if kind == "straight_through":
         return StraightThroughQuantizer(k, name="quantizer")
     if kind == "hard_sigmoid":
@@ -356,6 +429,13 @@ class TextureBank(layers.Layer):
         Dilation of each hidden depthwise 3x3 convolution.
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bank = TextureBank(k=3, bands=4)
+    >>> tuple(bank(np.random.default_rng(0).normal(size=(1, 16, 16, 12)).astype("float32")).shape)
+    (1, 16, 16, 3, 4)
     """
 
     def __init__(

@@ -48,6 +48,17 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 def position_noise(offset: tuple[int, int], shape: tuple[int, int], channels: int, seed: int) -> np.ndarray:
     """Standard normal noise that is a pure function of global pixel position and seed.
 
+    Parameters
+    ----------
+    offset : (int, int)
+        Global (row, col) of the first pixel.
+    shape : (int, int)
+        Rows and columns.
+    channels : int
+        Noise channels per pixel.
+    seed : int
+        Seed; other seeds give independent noise.
+
     Two windows that overlap get the same values where they overlap, so simulated
     images are identical whatever the chunking.
 
@@ -55,6 +66,14 @@ def position_noise(offset: tuple[int, int], shape: tuple[int, int], channels: in
     -------
     numpy.ndarray
         ``float32`` array of shape ``(*shape, channels)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = position_noise((0, 0), (8, 8), 2, seed=0)
+    >>> b = position_noise((4, 4), (4, 4), 2, seed=0)
+    >>> a.shape, bool(np.array_equal(a[4:, 4:], b))
+    ((8, 8, 2), True)
     """
     y0, x0 = offset
     h, w = shape

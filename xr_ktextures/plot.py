@@ -81,7 +81,29 @@ def _rgb(da: Any, stretch: tuple[np.ndarray, np.ndarray] | None = None) -> tuple
 
 
 def save_figure(image: Any, labels: Any, simulated: Any, path: str) -> None:
-    """Save a three-panel PNG: image (first three bands), labels with legend, simulated image."""
+    """Save a three-panel PNG: image (first three bands), labels with legend, simulated image.
+
+    Parameters
+    ----------
+    image : xarray.DataArray
+        ``(band, y, x)`` image; its first three bands are shown as RGB.
+    labels : xarray.DataArray
+        2-D labels of it.
+    simulated : xarray.DataArray
+        The simulated image, shown with the image's colour stretch.
+    path : str
+        Where to write the PNG.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, xarray as xr
+    >>> img = xr.DataArray(np.random.default_rng(0).random((3, 8, 8)), dims=("band", "y", "x"))
+    >>> lab = xr.DataArray(np.zeros((8, 8), np.uint8), dims=("y", "x"), attrs={"k": 2})
+    >>> path = os.path.join(tempfile.mkdtemp(), "fig.png")
+    >>> save_figure(img, lab, img, path); os.path.getsize(path) > 0
+    True
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -74,6 +74,15 @@ def sample_patches(
     ------
     InputError
         If the image is smaller than ``patch_size``, or every sampled patch holds nodata.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xr_ktextures.geo import describe
+    >>> da = xr.DataArray(np.ones((4, 96, 96), "float32"), dims=("band", "y", "x")).chunk({"y": 48, "x": 48})
+    >>> da, info = describe(da)
+    >>> sample_patches(da, info, n_chunks=2, patches_per_chunk=3, patch_size=32).shape
+    (6, 32, 32, 4)
     """
     ny, nx = da.sizes[info.y_dim], da.sizes[info.x_dim]
     if ny < patch_size or nx < patch_size:
