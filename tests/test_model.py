@@ -188,3 +188,14 @@ def test_unknown_options_are_refused_with_the_value() -> None:
         KTextures(k=3, quantizer="fuzzy")
     with pytest.raises(ValueError, match="'resnet'"):
         KTextures(k=3, extractor="resnet")
+
+
+def test_config_is_plain_python_and_pickles(fitted: KTextures) -> None:
+    import pickle
+
+    named = KTextures(k=2, band_names=["r", "g", "b", "n"])
+    for m in (fitted, named):
+        cfg = m.get_config()
+        assert pickle.loads(pickle.dumps(cfg)) == cfg
+        assert all(type(v) in (int, float, str, bool, list, type(None)) for v in cfg.values()), cfg
+    assert named.band_names == ["r", "g", "b", "n"]

@@ -193,7 +193,8 @@ class KTextures(keras.Model):
         kwargs.setdefault("name", "ktextures")
         super().__init__(**kwargs)
         self.k, self.bands = int(k), int(bands)
-        self.band_names = band_names
+        # a tuple: Keras wraps list attributes in TrackedList, which leaks into get_config and cannot be unpickled
+        self._band_names = None if band_names is None else tuple(band_names)
         self.quantizer_name = quantizer
         self.encoder_filters = int(encoder_filters)
         self.dilations = tuple(int(d) for d in dilations)
@@ -230,6 +231,11 @@ class KTextures(keras.Model):
         self.built = True
 
     # ------------------------------------------------------------------ properties
+    @property
+    def band_names(self) -> list[str] | None:
+        """Names of the bands the model was fitted on, in order (None when unnamed)."""
+        return None if self._band_names is None else list(self._band_names)
+
     @property
     def halo(self) -> int:
         """Exact context radius in pixels: a label depends on the input within this distance only."""
