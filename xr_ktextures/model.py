@@ -497,11 +497,11 @@ class KTextures(keras.Model):
         if pad:
             a = np.pad(a, ((0, 0), (h, h), (h, h), (0, 0)), mode="symmetric")
             offset = (offset[0] - h, offset[1] - h)
-        z = self.encoder(self.scaler(a))
-        labels = keras.ops.convert_to_numpy(self.quantizer.labels(z)).astype(np.uint8)
+        label_t = self.quantizer.labels(self.encoder(self.scaler(a)))
+        labels = keras.ops.convert_to_numpy(label_t).astype(np.uint8)
         sim = None
         if return_simulated:
-            masks = ops.one_hot(self.quantizer.labels(z), self.k)
+            masks = ops.one_hot(label_t, self.k)
             noise = position_noise(offset, a.shape[1:3], self.k * self.texture_noise, self.seed)
             noise = np.broadcast_to(noise, (a.shape[0], *noise.shape))
             sim_s = keras.ops.convert_to_numpy(self._simulate(masks, noise)[0])
