@@ -213,7 +213,7 @@ def make_extractor(spec: Any, *, bands: int, weights: str | os.PathLike[str] | N
     """
     if isinstance(spec, str):
         if spec == "filterbank":
-            return FilterBank(pool=int(os.environ.get("XRK_POOL", "2")), name="filterbank")
+            return FilterBank(name="filterbank")
         if spec == "vgg16":
             if bands < 3:
                 raise ValueError(f"extractor='vgg16' needs at least 3 bands (RGB), the model has {bands}.")

@@ -209,13 +209,14 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
     depth[data.ndim - 1] = 0
     boundary = {ax: ("reflect" if d else "none") for ax, d in depth.items()}
     extended = dsa.overlap.overlap(data, depth=depth, boundary=boundary)
-    handle = dask.delayed(ModelHandle.from_model(model), pure=True)
+    model_handle = ModelHandle.from_model(model)  # hashes the weights once for key, cache and token
+    handle = dask.delayed(model_handle, pure=True)
     starts = (
         np.concatenate([[0], np.cumsum(data.chunks[-3])[:-1]]),
         np.concatenate([[0], np.cumsum(data.chunks[-2])[:-1]]),
     )
     kind = "simulate" if simulate else "segment"
-    name = f"ktex-{kind}-" + tokenize(data, model.model_id, nodata, halo)
+    name = f"ktex-{kind}-" + tokenize(data, model_handle.model_id, nodata, halo)
     if simulate:
         out = extended.map_blocks(
             _block_labels,
