@@ -5,6 +5,7 @@ Importing the package registers the ``.ktex`` DataArray accessor.
 
 from . import accessor as _accessor  # noqa: F401  (registers da.ktex)
 from ._errors import (
+    DeviceUnavailableError,
     InputError,
     KTexturesError,
     ModelMismatchError,
@@ -16,6 +17,7 @@ from .model import NODATA, KTextures
 
 __all__ = [
     "NODATA",
+    "DeviceUnavailableError",
     "InputError",
     "KTextures",
     "KTexturesError",

@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 __all__ = [
+    "DeviceUnavailableError",
     "InputError",
     "KTexturesError",
     "ModelMismatchError",
@@ -36,3 +37,7 @@ class NotFittedError(KTexturesError, RuntimeError):
 
 class WeightsNotFoundError(KTexturesError, FileNotFoundError):
     """Pretrained weights were asked for but are not available offline."""
+
+
+class DeviceUnavailableError(KTexturesError, RuntimeError):
+    """A GPU was asked for but the worker's Keras backend sees none (or not that one)."""

@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ._errors import InputError, NotFittedError
+from .engine import normalize_device
 from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
 from .inference import predict_blocks
 from .model import MAX_K, NODATA, KTextures
@@ -118,10 +119,18 @@ def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | Non
     return da, info
 
 
-def _run(da: xr.DataArray, info: CubeInfo, model: KTextures, nodata: float | None, simulate: bool) -> Any:
+def _run(
+    da: xr.DataArray,
+    info: CubeInfo,
+    model: KTextures,
+    nodata: float | None,
+    simulate: bool,
+    device: str | None = None,
+    tile: int | None = None,
+) -> Any:
     arr = da.transpose(*info.other_dims, info.y_dim, info.x_dim, info.band_dim)
     nd = info.nodata if nodata is None else nodata
-    return predict_blocks(arr.data, model, nodata=nd, simulate=simulate)
+    return predict_blocks(arr.data, model, nodata=nd, simulate=simulate, device=device, tile=tile)
 
 
 def _coords_without(da: xr.DataArray, dim: Hashable) -> dict[Hashable, Any]:
@@ -135,6 +144,8 @@ def segment(
     bands: Sequence[Any] | None = None,
     band_dim: Hashable = "band",
     nodata: float | None = None,
+    device: str | None = "auto",
+    tile: int | None = None,
 ) -> xr.DataArray:
     """Label every pixel with one of the model's k classes; lazy for Dask input.
 
@@ -155,6 +166,15 @@ def segment(
         Name of the band dimension.
     nodata : float, optional
         Input value to treat as missing (default: the input's own declared nodata).
+    device : str
+        Where each task runs the model, decided on the worker at compute time:
+        ``"auto"`` (the worker's GPU when its Keras backend sees one, else its CPU),
+        ``"cpu"``, ``"gpu"`` or ``"gpu:N"``. On a GPU, tiles are batched to fit half
+        of its free memory. Same labels on every device up to floating-point rounding.
+    tile : int, optional
+        Output tile side in pixels inside each chunk (default 1024 on a CPU, 2048 on a
+        GPU): a chunk larger than a tile is labelled tile by tile, so memory follows
+        the tile, not the chunk. Labels do not depend on it.
 
     Returns
     -------
@@ -169,7 +189,9 @@ def segment(
     NotFittedError
         If no fitted model is given.
     InputError, ModelMismatchError
-        Bad dims, dtype, bands, or bands that differ from the model's.
+        Bad dims, dtype, bands, device name or tile, or bands that differ from the model's.
+    DeviceUnavailableError
+        At compute time, on a worker without the GPU that ``device`` names.
 
     Examples
     --------
@@ -182,9 +204,12 @@ def segment(
     >>> labels.dtype, labels.dims
     (dtype('uint8'), ('y', 'x'))
     """
+    normalize_device(device)  # a misspelt device fails here, not on the workers
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 8):
+        raise InputError(f"tile must be an integer >= 8 (pixels), got {tile!r}.")
     da, info = _prepare(da, model, band_dim, bands)
     assert model is not None
-    data = _run(da, info, model, nodata, simulate=False)
+    data = _run(da, info, model, nodata, simulate=False, device=device, tile=tile)
     dims = (*info.other_dims, info.y_dim, info.x_dim)
     out = xr.DataArray(
         data,

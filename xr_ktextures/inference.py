@@ -4,7 +4,9 @@ The graph holds one small picklable :class:`ModelHandle` (config + weights as nu
 under one key; every block task depends on it. Each worker process rebuilds the
 Keras model the first time it meets a handle and caches it by ``model_id``.
 Blocks are mirror-extended at the image border exactly like ``numpy.pad(...,
-mode="symmetric")``, so labels do not depend on the chunking.
+mode="symmetric")``, so labels do not depend on the chunking. The mirroring is done
+inside each border block (Dask's ``boundary="reflect"`` makes every edge task depend on
+a whole row of chunks, which makes the scheduler hold most of the cube in memory).
 """
 
 from __future__ import annotations
@@ -129,10 +131,18 @@ def _block_labels(
     nodata: float | None,
     simulate: bool,
     starts: tuple[np.ndarray, np.ndarray],
+    device: str | None = None,
+    tile: int | None = None,
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     """Labels (or simulation) of one block that carries a ``halo`` ring; the ring is cut off."""
     model = get_model(handle)
+    if block_info:
+        loc, num = block_info[0]["chunk-location"], block_info[0]["num-chunks"]  # the input's grid
+        sides = [(halo if loc[ax] == 0 else 0, halo if loc[ax] == num[ax] - 1 else 0) for ax in (-3, -2)]
+        if any(any(s) for s in sides):  # a border block: mirror the missing context here
+            pad = [(0, 0)] * (block.ndim - 3) + sides + [(0, 0)]
+            block = np.pad(block, pad, mode="symmetric")
     lead = block.shape[:-3]
     a = _nodata_to_nan(block.reshape((-1, *block.shape[-3:])), nodata)
     if simulate:
@@ -140,12 +150,20 @@ def _block_labels(
         offset = (int(starts[0][loc[-3]]) - halo, int(starts[1][loc[-2]]) - halo)
         out = model.predict(a, pad=False, return_simulated=True, offset=offset)[1]
     else:
-        out = model.predict(a, pad=False)
+        out = model.predict(a, pad=False, device=device, tile=tile)
     out = out[:, halo : out.shape[1] - halo, halo : out.shape[2] - halo]
     return out.reshape((*lead, *out.shape[1:]))
 
 
-def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simulate: bool = False) -> Any:
+def predict_blocks(
+    data: Any,
+    model: Any,
+    *,
+    nodata: float | None = None,
+    simulate: bool = False,
+    device: str | None = None,
+    tile: int | None = None,
+) -> Any:
     """Labels (or the simulation) of a ``(..., y, x, band)`` array, lazily if it is a Dask array.
 
     Parameters
@@ -158,6 +176,11 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
         Input value treated as missing (as NaN is).
     simulate : bool
         Return the simulated image (float32, bands last) instead of uint8 labels.
+    device : str, optional
+        Device for the labels (see :func:`xr_ktextures.engine.normalize_device`),
+        resolved where the block is computed.
+    tile : int, optional
+        Output tile side inside each block.
 
     Returns
     -------
@@ -187,7 +210,7 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
         if simulate:
             out = model.predict(flat, return_simulated=True)[1]
         else:
-            out = model.predict(flat)
+            out = model.predict(flat, device=device, tile=tile)
         return out.reshape((*lead, *out.shape[1:]))
 
     ny, nx = data.shape[-3], data.shape[-2]
@@ -207,8 +230,8 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
     for ax in range(data.ndim - 3):
         depth[ax] = 0
     depth[data.ndim - 1] = 0
-    boundary = {ax: ("reflect" if d else "none") for ax, d in depth.items()}
-    extended = dsa.overlap.overlap(data, depth=depth, boundary=boundary)
+    # no boundary extension here: border blocks mirror their own context (see _block_labels)
+    extended = dsa.overlap.overlap(data, depth=depth, boundary="none")
     model_handle = ModelHandle.from_model(model)  # hashes the weights once for key, cache and token
     handle = dask.delayed(model_handle, pure=True)
     starts = (
@@ -216,7 +239,7 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
         np.concatenate([[0], np.cumsum(data.chunks[-2])[:-1]]),
     )
     kind = "simulate" if simulate else "segment"
-    name = f"ktex-{kind}-" + tokenize(data, model_handle.model_id, nodata, halo)
+    name = f"ktex-{kind}-" + tokenize(data, model_handle.model_id, nodata, halo, device, tile)
     if simulate:
         out = extended.map_blocks(
             _block_labels,
@@ -239,6 +262,8 @@ def predict_blocks(data: Any, model: Any, *, nodata: float | None = None, simula
         nodata,
         False,
         starts,
+        device,
+        tile,
         chunks=data.chunks[:-1],
         drop_axis=data.ndim - 1,
         dtype=np.uint8,

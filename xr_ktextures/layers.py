@@ -128,20 +128,31 @@ class TextureFrontEnd(layers.Layer):
         return len(self.dilations) * self.orientations + 2 * bands
 
     def _box(self, x: Any) -> Any:
+        # separable: a (w, 1) then a (1, w) mean is the (w, w) mean, also at the borders
+        # (both count only the valid pixels), at 2 w instead of w**2 additions per pixel
+        if not self.pool:
+            return x
         w = 2 * self.pool + 1
-        return ops.average_pool(x, w, 1, padding="same") if self.pool else x
+        return ops.average_pool(ops.average_pool(x, (w, 1), 1, padding="same"), (1, w), 1, padding="same")
 
-    def call(self, x: Any) -> Any:
-        k = ops.convert_to_tensor(self._kernel, dtype=x.dtype)
-        grey = ops.mean(x, axis=-1, keepdims=True)
-        n = self.orientations
-        feats = []
-        for d in self.dilations:
-            r2 = ops.square(ops.conv(grey, k, padding="same", dilation_rate=d))
-            feats.append(self._box(ops.log1p(r2[..., 0 : 2 * n : 2] + r2[..., 1 : 2 * n : 2])))
+    def energy(self, grey: Any, dilation: int) -> Any:
+        """``log1p(even**2 + odd**2)`` of the band-mean image per orientation, before pooling."""
+        k = ops.convert_to_tensor(self._kernel, dtype=grey.dtype)
+        r2 = ops.square(ops.conv(grey, k, padding="same", dilation_rate=dilation))
+        # channels alternate even/odd per orientation: a reshape-sum is one pass, strided slices three
+        shape = ops.shape(r2)
+        return ops.log1p(ops.sum(ops.reshape(r2, (-1, *shape[1:-1], self.orientations, 2)), axis=-1))
+
+    def combine(self, energies: Sequence[Any], x: Any) -> Any:
+        """Pool the energies (one per dilation) and append each band's local mean and std."""
+        pooled = [self._box(e) for e in energies]
         mean = self._box(x)
         std = ops.sqrt(ops.maximum(self._box(ops.square(x)) - ops.square(mean), 0.0) + 1e-4)
-        return ops.concatenate([*feats, mean, std], axis=-1)
+        return ops.concatenate([*pooled, mean, std], axis=-1)  # the one full-size copy
+
+    def call(self, x: Any) -> Any:
+        grey = ops.mean(x, axis=-1, keepdims=True)
+        return self.combine([self.energy(grey, d) for d in self.dilations], x)
 
     def get_config(self) -> dict[str, Any]:
         cfg = super().get_config()

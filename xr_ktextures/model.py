@@ -457,6 +457,8 @@ class KTextures(keras.Model):
         pad: bool = True,
         return_simulated: bool = False,
         offset: tuple[int, int] = (0, 0),
+        device: str | None = None,
+        tile: int | None = None,
         verbose: int = 0,
     ) -> Any:
         """Labels (and optionally the simulated image) for images of any size.
@@ -475,6 +477,13 @@ class KTextures(keras.Model):
         offset : (int, int)
             Global (row, col) of ``x[..., 0, 0, :]``: the texture noise depends on
             global position only, so simulations agree across chunks.
+        device : str, optional
+            ``"auto"``/None (the backend's GPU when it sees one, else the CPU), ``"cpu"``,
+            ``"gpu"`` or ``"gpu:N"``. Labels are computed by the compiled, tiled engine of
+            :mod:`xr_ktextures.engine` on that device.
+        tile : int, optional
+            Output tile side in pixels (memory is bounded by the tile, not the image);
+            default 1024 on a CPU, 2048 on a GPU.
         verbose : int
             Unused; accepted for Keras compatibility.
 
@@ -489,19 +498,23 @@ class KTextures(keras.Model):
         NotFittedError
             If the model was never fitted.
         InputError
-            If ``x`` is not shaped ``(..., H, W, bands)``.
+            If ``x`` is not shaped ``(..., H, W, bands)`` or ``device`` is not a device name.
+        DeviceUnavailableError
+            If ``device`` names a GPU that the Keras backend does not see.
         """
+        from .engine import engine_for
+
         self._require_fitted()
+        engine = engine_for(self, device, tile)
         a, invalid, single = self._prepare(x)
         h = self.halo
         if pad:
             a = np.pad(a, ((0, 0), (h, h), (h, h), (0, 0)), mode="symmetric")
             offset = (offset[0] - h, offset[1] - h)
-        label_t = self.quantizer.labels(self.encoder(self.scaler(a)))
-        labels = keras.ops.convert_to_numpy(label_t).astype(np.uint8)
+        labels = engine(a, h)
         sim = None
         if return_simulated:
-            masks = ops.one_hot(label_t, self.k)
+            masks = ops.one_hot(labels.astype(np.int32), self.k)
             noise = position_noise(offset, a.shape[1:3], self.k * self.texture_noise, self.seed)
             noise = np.broadcast_to(noise, (a.shape[0], *noise.shape))
             sim_s = keras.ops.convert_to_numpy(self._simulate(masks, noise)[0])

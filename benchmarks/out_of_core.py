@@ -1,0 +1,130 @@
+"""Out-of-core: segment a lazily generated uint8 cube far larger than memory, straight to Zarr.
+
+The cube (4 bands x size x size, uint8, EPSG:32618, default 50 000 x 50 000 = 10 GB)
+is generated chunk by chunk inside the Dask graph (three synthetic textures on a grid
+of regions, a pure function of the chunk's position), so nothing exists before it is
+needed. ``xr_ktextures.segment`` labels it lazily and ``to_zarr`` streams the labels to
+disk. Peak memory is the process's peak resident set size (``ru_maxrss``), which
+includes the Python, TensorFlow and Keras runtime itself (printed separately: the
+RSS before the compute starts).
+
+Usage (from the project root)::
+
+    python benchmarks/out_of_core.py                  # 50 000^2 (about 20 min on 2 cores)
+    python benchmarks/out_of_core.py --quick          # 10 000^2
+    python benchmarks/out_of_core.py --size 20000 --chunk 2048 --tile 1024 --out /tmp/labels.zarr
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def synthetic_chunk(block_info=None) -> np.ndarray:
+    """One chunk of the synthetic cube: a pure function of the chunk's global position."""
+    info = block_info[None]
+    (_, _), (y0, y1), (x0, x1) = info["array-location"]
+    yy = np.arange(y0, y1)[:, None]
+    xx = np.arange(x0, x1)[None, :]
+    rng = np.random.default_rng([y0, x0])
+    region = (yy // 700 + 2 * (xx // 900)) % 3  # a grid of 700 x 900 px regions, three kinds
+    noise = rng.normal(0.0, 1.0, (4, y1 - y0, x1 - x0)).astype(np.float32)
+    base = np.array([70.0, 120.0, 150.0, 110.0], np.float32)[:, None, None]
+    amp = np.choose(region, [4.0, 25.0, 8.0]).astype(np.float32)
+    stripes = np.where(region == 2, 30.0 * np.sin(xx / 2.5 + yy / 7.0), 0.0).astype(np.float32)
+    out = base + amp * noise + stripes
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=50_000, help="cube side in px (default 50 000)")
+    ap.add_argument("--chunk", type=int, default=1024, help="chunk side in px (default 1024)")
+    ap.add_argument("--tile", type=int, default=512, help="segment's tile side in px (default 512: ~0.2 GB per thread)")
+    ap.add_argument("--quick", action="store_true", help="10 000 x 10 000")
+    ap.add_argument("--out", default=None, help="Zarr path (default: a temporary directory, removed after)")
+    args = ap.parse_args()
+    size = 10_000 if args.quick else args.size
+
+    import dask
+    import dask.array as dsa
+    import xarray as xr
+
+    import xr_ktextures as xk
+
+    c = args.chunk
+    ychunks = tuple(min(c, size - i) for i in range(0, size, c))
+    data = dsa.map_blocks(synthetic_chunk, dtype=np.uint8, chunks=((4,), ychunks, ychunks), name="synthetic-cube")
+    cube = xr.DataArray(
+        data,
+        dims=("band", "y", "x"),
+        coords={
+            "band": ["red", "green", "blue", "nir"],
+            "y": 5_000_000.0 - 5.0 * (np.arange(size) + 0.5),
+            "x": 300_000.0 + 5.0 * (np.arange(size) + 0.5),
+        },
+    ).rio.write_crs("EPSG:32618")
+
+    # a model fitted on a few sampled chunks of the cube itself (reads only those chunks)
+    t0 = time.perf_counter()
+    model = xk.fit(cube, k=3, steps=30, n_chunks=4, verbose=0, seed=0)
+    fit_s = time.perf_counter() - t0
+
+    labels = xk.segment(cube, model, tile=args.tile)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ktex-ooc-")) / "labels.zarr"
+    before = rss_mb()
+    t0 = time.perf_counter()
+    with dask.config.set(scheduler="threads"):
+        labels.to_dataset(name="labels").to_zarr(out, mode="w", consolidated=False)
+    seconds = time.perf_counter() - t0
+    peak = peak_rss_mb()
+
+    check = xr.open_zarr(out, consolidated=False, mask_and_scale=False)["labels"]
+    window = check.isel(y=slice(0, 2048), x=slice(0, 2048)).values  # covers several synthetic regions
+    classes, counts = np.unique(window, return_counts=True)
+    assert check.dtype == np.uint8 and check.shape == (size, size)
+    size_on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    if not args.out:
+        shutil.rmtree(out.parent)
+
+    px = size * size
+    print(f"machine: {machine()}")
+    print(
+        f"cube: 4 x {size} x {size} uint8 ({4 * px / 1e9:.1f} GB), chunks {c}, generated lazily; "
+        f"model k=3, tile {args.tile}, Dask threaded scheduler"
+    )
+    print(f"fit on 4 sampled chunks: {fit_s:.1f} s")
+    print(
+        f"segment -> Zarr: {seconds:.1f} s, {px / seconds / 1e6:.2f} Mpx/s; "
+        f"labels on disk {size_on_disk / 1e6:.0f} MB; "
+        f"classes in the first 2048^2 px: {dict(zip(classes.tolist(), counts.tolist()))}"
+    )
+    print(f"memory: RSS before the compute {before:.0f} MB, peak RSS {peak:.0f} MB ({peak / 1024:.2f} GB)")
+    print(f"command: python benchmarks/out_of_core.py {' '.join(sys.argv[1:])}".rstrip())
+
+
+if __name__ == "__main__":
+    main()
