@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ._errors import InputError, NotFittedError
-from .engine import normalize_device
+from .engine import check_tile, normalize_device
 from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
 from .inference import predict_blocks
 from .model import MAX_K, NODATA, KTextures
@@ -204,9 +204,8 @@ def segment(
     >>> labels.dtype, labels.dims
     (dtype('uint8'), ('y', 'x'))
     """
-    normalize_device(device)  # a misspelt device fails here, not on the workers
-    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 8):
-        raise InputError(f"tile must be an integer >= 8 (pixels), got {tile!r}.")
+    normalize_device(device)  # a misspelt device or tile fails here, not on the workers
+    check_tile(tile)
     da, info = _prepare(da, model, band_dim, bands)
     assert model is not None
     data = _run(da, info, model, nodata, simulate=False, device=device, tile=tile)

@@ -106,6 +106,19 @@ def normalize_device(device: str | None) -> str | None:
     return f"{kind}:{index}"
 
 
+def check_tile(tile: Any) -> int | None:
+    """``tile`` as an int, or None; raises :class:`InputError` unless it is an integer >= 8.
+
+    >>> check_tile(None), check_tile(512)
+    (None, 512)
+    """
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 8:
+        raise InputError(f"tile must be an integer >= 8 (pixels), got {tile!r}.")
+    return int(tile)
+
+
 def available_gpus() -> int:
     """How many GPUs the active Keras backend can use in this process.
 
@@ -119,23 +132,16 @@ def available_gpus() -> int:
     >>> available_gpus() >= 0
     True
     """
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return len(tf.config.list_logical_devices("GPU"))
-        if backend == "jax":
-            import jax
-
-            return sum(d.platform == "gpu" for d in jax.devices())
-        if backend == "torch":
+    if keras.backend.backend() == "torch":  # Keras has no device listing for torch
+        try:
             import torch
-
-            return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
-    except (ImportError, RuntimeError):
+        except ImportError:
+            return 0
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    try:
+        return len(keras.distribution.list_devices("gpu"))
+    except (RuntimeError, ValueError):  # JAX raises when it has no GPU platform
         return 0
-    return 0
 
 
 def device_memory(device: str) -> int | None:
@@ -322,9 +328,7 @@ class LabelEngine:
         self.model = model
         self.device = device
         on_gpu = bool(gpu) if gpu is not None else (device is not None and device.startswith("gpu"))
-        self.tile = int(tile) if tile is not None else (GPU_TILE if on_gpu else CPU_TILE)
-        if self.tile < 8:
-            raise InputError(f"tile must be at least 8 px, got {tile!r}.")
+        self.tile = check_tile(tile) or (GPU_TILE if on_gpu else CPU_TILE)
         self.batch_pixels = batch_pixels
         if batch_pixels is None and on_gpu:
             free = device_memory(device or "gpu:0") or GPU_FALLBACK_BUDGET
@@ -482,7 +486,7 @@ def engine_for(model: Any, device: str | None = None, tile: int | None = None) -
     wanted = normalize_device(device)
     concrete = resolve_device(wanted)
     target = model if wanted is None else _copy_on(model, concrete)
-    key = (wanted, tile, target.model_id if wanted is None else None)
+    key = (wanted, tile)  # the graphs read the model's variables, so refitting needs no new engine
     with _ENGINE_LOCK:
         per_model = _ENGINES.setdefault(target, {})
         engine = per_model.get(key)

@@ -137,8 +137,9 @@ def _block_labels(
 ) -> np.ndarray:
     """Labels (or simulation) of one block that carries a ``halo`` ring; the ring is cut off."""
     model = get_model(handle)
+    loc = block_info[0]["chunk-location"] if block_info else (0,) * block.ndim  # the input's grid
     if block_info:
-        loc, num = block_info[0]["chunk-location"], block_info[0]["num-chunks"]  # the input's grid
+        num = block_info[0]["num-chunks"]
         sides = [(halo if loc[ax] == 0 else 0, halo if loc[ax] == num[ax] - 1 else 0) for ax in (-3, -2)]
         if any(any(s) for s in sides):  # a border block: mirror the missing context here
             pad = [(0, 0)] * (block.ndim - 3) + sides + [(0, 0)]
@@ -146,7 +147,6 @@ def _block_labels(
     lead = block.shape[:-3]
     a = _nodata_to_nan(block.reshape((-1, *block.shape[-3:])), nodata)
     if simulate:
-        loc = block_info[None]["chunk-location"] if block_info else (0,) * (len(lead) + 3)
         offset = (int(starts[0][loc[-3]]) - halo, int(starts[1][loc[-2]]) - halo)
         out = model.predict(a, pad=False, return_simulated=True, offset=offset)[1]
     else:
