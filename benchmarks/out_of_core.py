@@ -3,8 +3,10 @@
 The cube (4 bands x size x size, uint8, EPSG:32618, default 50 000 x 50 000 = 10 GB)
 is generated chunk by chunk inside the Dask graph (three synthetic textures on a grid
 of regions, a pure function of the chunk's position), so nothing exists before it is
-needed. ``xr_ktextures.segment`` labels it lazily and ``to_zarr`` streams the labels to
-disk. Peak memory is the process's peak resident set size (``ru_maxrss``), which
+needed. ``xr_ktextures.segment`` labels it lazily and ``xr_ktextures.write_zarr``
+streams the labels to disk one window of chunks at a time (``--window``, default 8x8
+chunks), so memory does not grow with the cube's width as it does with a plain
+``to_zarr`` (``--plain``). Peak memory is the process's peak resident set size (``ru_maxrss``), which
 includes the Python, TensorFlow and Keras runtime itself (printed separately: the
 RSS before the compute starts).
 
@@ -12,6 +14,8 @@ Usage (from the project root)::
 
     python benchmarks/out_of_core.py                  # 50 000^2 (about 20 min on 2 cores)
     python benchmarks/out_of_core.py --quick          # 10 000^2
+    python benchmarks/out_of_core.py --quick --plain  # the same with a plain to_zarr
+    python benchmarks/out_of_core.py --height 8192 --plain   # a full-width 8192-row strip, plain to_zarr
     python benchmarks/out_of_core.py --size 20000 --chunk 2048 --tile 1024 --out /tmp/labels.zarr
 """
 
@@ -62,12 +66,16 @@ def synthetic_chunk(block_info=None) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=50_000, help="cube side in px (default 50 000)")
+    ap.add_argument("--height", type=int, default=None, help="rows, for a strip of the full width (default: --size)")
     ap.add_argument("--chunk", type=int, default=1024, help="chunk side in px (default 1024)")
     ap.add_argument("--tile", type=int, default=512, help="segment's tile side in px (default 512: ~0.2 GB per thread)")
+    ap.add_argument("--window", type=int, default=8, help="chunks per write window along y and x (default 8)")
+    ap.add_argument("--plain", action="store_true", help="write with a plain to_zarr instead of write_zarr")
     ap.add_argument("--quick", action="store_true", help="10 000 x 10 000")
     ap.add_argument("--out", default=None, help="Zarr path (default: a temporary directory, removed after)")
     args = ap.parse_args()
     size = 10_000 if args.quick else args.size
+    height = args.height or size
 
     import dask
     import dask.array as dsa
@@ -76,14 +84,15 @@ def main() -> None:
     import xr_ktextures as xk
 
     c = args.chunk
-    ychunks = tuple(min(c, size - i) for i in range(0, size, c))
-    data = dsa.map_blocks(synthetic_chunk, dtype=np.uint8, chunks=((4,), ychunks, ychunks), name="synthetic-cube")
+    ychunks = tuple(min(c, height - i) for i in range(0, height, c))
+    xchunks = tuple(min(c, size - i) for i in range(0, size, c))
+    data = dsa.map_blocks(synthetic_chunk, dtype=np.uint8, chunks=((4,), ychunks, xchunks), name="synthetic-cube")
     cube = xr.DataArray(
         data,
         dims=("band", "y", "x"),
         coords={
             "band": ["red", "green", "blue", "nir"],
-            "y": 5_000_000.0 - 5.0 * (np.arange(size) + 0.5),
+            "y": 5_000_000.0 - 5.0 * (np.arange(height) + 0.5),
             "x": 300_000.0 + 5.0 * (np.arange(size) + 0.5),
         },
     ).rio.write_crs("EPSG:32618")
@@ -98,23 +107,27 @@ def main() -> None:
     before = rss_mb()
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads"):
-        labels.to_dataset(name="labels").to_zarr(out, mode="w", consolidated=False)
+        if args.plain:
+            labels.to_dataset(name="labels").to_zarr(out, mode="w", consolidated=False)
+        else:
+            xk.write_zarr(labels, out, window=args.window, mode="w", consolidated=False)
     seconds = time.perf_counter() - t0
     peak = peak_rss_mb()
 
     check = xr.open_zarr(out, consolidated=False, mask_and_scale=False)["labels"]
     window = check.isel(y=slice(0, 2048), x=slice(0, 2048)).values  # covers several synthetic regions
     classes, counts = np.unique(window, return_counts=True)
-    assert check.dtype == np.uint8 and check.shape == (size, size)
+    assert check.dtype == np.uint8 and check.shape == (height, size)
     size_on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     if not args.out:
         shutil.rmtree(out.parent)
 
-    px = size * size
+    px = height * size
     print(f"machine: {machine()}")
     print(
-        f"cube: 4 x {size} x {size} uint8 ({4 * px / 1e9:.1f} GB), chunks {c}, generated lazily; "
-        f"model k=3, tile {args.tile}, Dask threaded scheduler"
+        f"cube: 4 x {height} x {size} uint8 ({4 * px / 1e9:.1f} GB), chunks {c}, generated lazily; "
+        f"model k=3, tile {args.tile}, Dask threaded scheduler, "
+        + ("plain to_zarr" if args.plain else f"write_zarr in {args.window}x{args.window}-chunk windows")
     )
     print(f"fit on 4 sampled chunks: {fit_s:.1f} s")
     print(

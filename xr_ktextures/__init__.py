@@ -14,6 +14,7 @@ from ._errors import (
 )
 from .api import fit, load_model, segment, simulate
 from .model import NODATA, KTextures
+from .writing import write_zarr
 
 __all__ = [
     "NODATA",
@@ -29,6 +30,7 @@ __all__ = [
     "sample_path",
     "segment",
     "simulate",
+    "write_zarr",
 ]
 __version__ = "0.1.0"
 
