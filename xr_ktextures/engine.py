@@ -419,7 +419,7 @@ class LabelEngine:
 def _serialized(fn: Callable[[np.ndarray], Any], lock: threading.Lock) -> Callable[[np.ndarray], Any]:
     def call(x: np.ndarray) -> Any:
         with lock:
-            return keras.ops.convert_to_numpy(fn(x))
+            return fn(x)
 
     return call
 

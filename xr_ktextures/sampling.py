@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from ._errors import InputError
-from .geo import CubeInfo
+from .geo import CubeInfo, invalid_pixels
 
 __all__ = ["sample_patches"]
 
@@ -116,9 +116,7 @@ def sample_patches(
     patches = []
     for w in windows:
         w = np.asarray(w, dtype=np.float32)
-        bad = ~np.isfinite(w).all(axis=-1)
-        if nodata is not None:
-            bad |= (w == np.float32(nodata)).any(axis=-1)
+        bad = invalid_pixels(w, nodata)
         h, wd = bad.shape
         if h < patch_size or wd < patch_size:
             continue
