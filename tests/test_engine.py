@@ -14,9 +14,11 @@ from xr_ktextures.engine import LabelEngine, normalize_device
 from .test_xarray import CountingScheduler
 
 CONFIGS = [
-    {"k": 5},  # the default mask branch: front end + dilations (1, 2, 4)
+    {"k": 5},  # the default mask branch: pooled hypercolumn, cluster-initialised head
+    {"k": 3, "frontend": True, "pool": 0},  # the Gabor front end, head on the last layer
+    {"k": 3, "frontend": True, "pool": 5},  # front end and pooled hypercolumn
     {"k": 4, "quantizer": "hard_sigmoid"},
-    {"k": 3, "frontend": False, "dilations": (1, 2, 4, 8)},
+    {"k": 3, "frontend": False, "pool": 0, "dilations": (1, 2, 4, 8)},
     {"k": 3, "dilations": (3, 2, 1), "seed": 1},  # dilations that cannot stay split
 ]
 
@@ -36,6 +38,8 @@ def _image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_engine_labels_equal_the_reference_forward_pass(config) -> None:
     model = xk.KTextures(fitted=True, **config)
+    if model.cluster_init:  # a random head on pooled features is smooth: give it real clusters
+        model.fit(_image((4, 96, 96, 4), seed=3), steps=0, patch_size=32, verbose=0)
     x = _image((2, 75, 69, 4))
     ref = _reference(model, x)
     h = model.halo
@@ -47,7 +51,7 @@ def test_engine_labels_equal_the_reference_forward_pass(config) -> None:
 
 
 def test_tiles_have_one_shape_and_batches_follow_the_pixel_budget(monkeypatch) -> None:
-    model = xk.KTextures(k=3, fitted=True, frontend=False, dilations=(1, 2))
+    model = xk.KTextures(k=3, fitted=True, frontend=False, pool=0, dilations=(1, 2))
     x = _image((1, 70, 61, 4), seed=1)
     whole = LabelEngine(model, tile=4096)(x)
     eng = LabelEngine(model, tile=16, batch_pixels=2 * 24 * 24)  # halo 3: 22 px windows padded to 24

@@ -171,7 +171,7 @@ def test_fit_computes_only_the_sampled_chunks() -> None:
     chunks = ((1,) * 4, (4,), (64,) * 6, (64,) * 6)  # 144 chunks
     data = dsa.map_blocks(source, chunks=chunks, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32))
     cube = xr.DataArray(data, dims=("time", "band", "y", "x"), coords={"band": ["red", "green", "blue", "nir"]})
-    model = xk.fit(cube, k=2, n_chunks=3, steps=1, batch_size=2, patch_size=32, verbose=0)
+    model = xk.fit(cube, k=2, n_chunks=3, steps=1, batch_size=2, patch_size=32, sample_size=32, verbose=0)
     assert model.fitted
     assert len(set(computed)) == 3, computed
 

@@ -30,9 +30,10 @@ def fit(
     bands: Sequence[Any] | None = None,
     band_dim: Hashable = "band",
     n_chunks: int = 8,
-    patches_per_chunk: int = 16,
+    patches_per_chunk: int = 8,
     patch_size: int = 64,
-    steps: int = 450,
+    sample_size: int | None = None,
+    steps: int = 300,
     batch_size: int = 8,
     seed: int = 0,
     verbose: int | str = "auto",
@@ -55,8 +56,15 @@ def fit(
         Default: all bands as they are.
     band_dim : hashable
         Name of the band dimension.
-    n_chunks, patches_per_chunk, patch_size : int
-        How many chunk windows to compute, patches tried in each, patch side (px).
+    n_chunks, patches_per_chunk : int
+        How many chunk windows to compute, and patches tried in each.
+    patch_size : int
+        Side of the training crops (px).
+    sample_size : int, optional
+        Side of the sampled patches the crops are cut from (px); default
+        ``max(patch_size, 256)`` (or the image size when smaller): the cluster
+        initialisation reads features at pixels at least ``halo`` from a patch edge, and
+        needs patches much wider than ``2 * halo`` to see enough of the image.
     steps, batch_size : int
         Training budget (see :meth:`KTextures.fit`).
     seed : int
@@ -90,8 +98,12 @@ def fit(
     """
     _check_k(k)
     da, info = describe(da, band_dim=band_dim, bands=bands)
+    if sample_size is None:
+        sample_size = max(patch_size, min(256, da.sizes[info.y_dim], da.sizes[info.x_dim]))
+    elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
+        raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
     patches = sample_patches(
-        da, info, n_chunks=n_chunks, patches_per_chunk=patches_per_chunk, patch_size=patch_size, seed=seed
+        da, info, n_chunks=n_chunks, patches_per_chunk=patches_per_chunk, patch_size=int(sample_size), seed=seed
     )
     model = KTextures(k=k, bands=da.sizes[info.band_dim], band_names=info.band_names, seed=seed, **model_options)
     return model.fit(patches, steps=steps, batch_size=batch_size, patch_size=patch_size, verbose=verbose)

@@ -36,6 +36,7 @@ import numpy as np
 from keras import ops
 
 from ._errors import DeviceUnavailableError, InputError
+from .layers import box_mean
 
 __all__ = [
     "DeviceUnavailableError",
@@ -214,8 +215,9 @@ def bytes_per_pixel(model: Any) -> int:
     """Generous estimate of peak working memory per input pixel of the label graph."""
     enc = model.encoder
     fe = enc.frontend.channels(model.bands) if enc.frontend is not None else model.bands
-    # input, scaled input, front-end parts and pooled stack, two live hidden maps, phase copies, head
-    floats = 3 * model.bands + 3 * fe + 4 * enc.filters + 2 * enc.outputs + 4
+    # input, scaled input, front-end parts and pooled stack, two live hidden maps, phase copies,
+    # head (and with a pooled hypercolumn: the logit sum, each map's share, the pooled logits)
+    floats = 3 * model.bands + 3 * fe + 4 * enc.filters + (6 if enc.pool else 2) * enc.outputs + 4
     return 4 * floats
 
 
@@ -270,6 +272,13 @@ def label_graph(model: Any, x: Any) -> Any:
         t = fe.combine(energies, t)
     splits: list[int] = []  # split factors applied so far, outermost first
     b = 1  # current phase block = product of splits
+    pooled = enc.pool > 0
+    kernel = enc.head.kernel
+    sizes = enc.head_channels(model.bands)
+    acc = None
+    if pooled:  # the head reads the hypercolumn: accumulate each map's share of the k logits
+        acc = ops.conv(t, kernel[:, :, : sizes[0]], padding="valid")
+    start = sizes[0]
     for conv, d, nb in zip(enc.convs, enc.dilations, _phase_plan(enc.dilations)):
         if nb < b:  # a smaller dilation follows a larger one: back to the full grid
             for r in reversed(splits):
@@ -280,7 +289,17 @@ def label_graph(model: Any, x: Any) -> Any:
             splits.append(nb // b)
             b = nb
         t = conv.activation(ops.conv(t, conv.kernel, padding="same", dilation_rate=d // b) + conv.bias)
-    z = ops.conv(t, enc.head.kernel, padding="valid") + enc.head.bias
+        if pooled:
+            part = ops.conv(t, kernel[:, :, start : start + enc.filters], padding="valid")  # per pixel: fine on phases
+            start += enc.filters
+            for r in reversed(splits):
+                part = _merge(part, r)
+            acc = acc + part
+    if pooled:
+        # head and window mean are linear: pool the k logits, not the hypercolumn
+        z = box_mean(acc + enc.head.bias, enc.pool)
+        return ops.cast(model.quantizer.labels(z), "uint8")
+    z = ops.conv(t, kernel, padding="valid") + enc.head.bias
     labels = ops.cast(model.quantizer.labels(z), "uint8")  # per pixel: fine on the phases
     for r in reversed(splits):
         labels = _merge(labels, r)

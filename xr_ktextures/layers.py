@@ -24,6 +24,8 @@ __all__ = [
     "StraightThroughQuantizer",
     "TextureBank",
     "TextureFrontEnd",
+    "ZeroMeanGlorotUniform",
+    "box_mean",
     "make_quantizer",
 ]
 
@@ -34,6 +36,32 @@ def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     return value
+
+
+def box_mean(x: Any, radius: int) -> Any:
+    """Mean over a ``(2 radius + 1)`` square window, stride 1, borders averaging valid pixels only.
+
+    Separable: a (w, 1) then a (1, w) mean is the (w, w) mean, also at the borders
+    (both count only the valid pixels), at 2 w instead of w**2 additions per pixel.
+    """
+    if not radius:
+        return x
+    w = 2 * radius + 1
+    return ops.average_pool(ops.average_pool(x, (w, 1), 1, padding="same"), (1, w), 1, padding="same")
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class ZeroMeanGlorotUniform(keras.initializers.GlorotUniform):
+    """Glorot-uniform kernels with the spatial mean of each (input, output) filter removed.
+
+    A zero-mean filter does not respond to a constant input: every random filter of the
+    mask CNN then measures texture (local contrast and structure), not brightness, and the
+    cluster initialisation sees texture even where colours are alike.
+    """
+
+    def __call__(self, shape: Any, dtype: Any = None) -> Any:
+        w = super().__call__(shape, dtype)
+        return w - ops.mean(w, axis=(0, 1), keepdims=True) if len(shape) == 4 else w
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -128,12 +156,7 @@ class TextureFrontEnd(layers.Layer):
         return len(self.dilations) * self.orientations + 2 * bands
 
     def _box(self, x: Any) -> Any:
-        # separable: a (w, 1) then a (1, w) mean is the (w, w) mean, also at the borders
-        # (both count only the valid pixels), at 2 w instead of w**2 additions per pixel
-        if not self.pool:
-            return x
-        w = 2 * self.pool + 1
-        return ops.average_pool(ops.average_pool(x, (w, 1), 1, padding="same"), (1, w), 1, padding="same")
+        return box_mean(x, self.pool)
 
     def energy(self, grey: Any, dilation: int) -> Any:
         """``log1p(even**2 + odd**2)`` of the band-mean image per orientation, before pooling."""
@@ -164,9 +187,14 @@ class TextureFrontEnd(layers.Layer):
 class MaskEncoder(layers.Layer):
     """The mask branch: an optional fixed texture front end, 3x3 dilated convolutions, a 1x1 head.
 
+    With ``pool > 0`` the head reads a *pooled hypercolumn*: the input and every hidden
+    layer's activations, averaged over a ``(2 pool + 1)`` square window
+    (:meth:`features`). Head and window mean are both linear, so :meth:`call` applies the
+    head first and pools only its k output channels (the same values, far cheaper).
+
     Every output pixel depends on the input inside a square of radius :attr:`halo`
-    (front-end radius + sum of the dilations) and on nothing further away. That exact
-    radius is what chunked inference uses as overlap.
+    (front-end radius + sum of the dilations + pool) and on nothing further away. That
+    exact radius is what chunked inference uses as overlap.
 
     Parameters
     ----------
@@ -179,13 +207,20 @@ class MaskEncoder(layers.Layer):
     frontend : bool
         Start with the fixed :class:`TextureFrontEnd` (multi-scale Gabor energies);
         False feeds the scaled bands straight to the learned convolutions.
+    pool : int
+        Radius of the window the hypercolumn is averaged over before the head; 0: the
+        head reads the last hidden layer only (no pooling).
+    zero_mean : bool
+        Initialise the 3x3 kernels with :class:`ZeroMeanGlorotUniform` (texture, not
+        brightness, responses).
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
     Raises
     ------
     ValueError
-        If ``outputs`` or ``filters`` is not a positive integer, or ``dilations`` is empty.
+        If ``outputs`` or ``filters`` is not a positive integer, ``dilations`` is empty
+        or ``pool`` is negative.
 
     Examples
     --------
@@ -193,6 +228,9 @@ class MaskEncoder(layers.Layer):
     >>> enc = MaskEncoder(outputs=3, filters=8, dilations=(1, 2), frontend=False)
     >>> enc.halo, tuple(enc(np.zeros((1, 16, 16, 4), "float32")).shape)
     (3, (1, 16, 16, 3))
+    >>> enc = MaskEncoder(outputs=3, filters=8, dilations=(1, 2), pool=4)
+    >>> enc.halo, tuple(enc.features(np.zeros((1, 16, 16, 4), "float32")).shape)
+    (7, (1, 16, 16, 20))
     """
 
     def __init__(
@@ -201,10 +239,14 @@ class MaskEncoder(layers.Layer):
         filters: int = 32,
         dilations: Sequence[int] = (1, 2, 4, 8),
         frontend: bool = False,
+        pool: int = 0,
+        zero_mean: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.outputs = _check_positive_int("outputs", outputs)
+        self.pool = _check_positive_int("pool", pool, 0)
+        self.zero_mean = bool(zero_mean)
         self.filters = _check_positive_int("filters", filters)
         dilations = tuple(int(d) for d in dilations)
         if not dilations or any(d < 1 for d in dilations):
@@ -212,7 +254,15 @@ class MaskEncoder(layers.Layer):
         self.dilations = dilations
         self.frontend = TextureFrontEnd(name="frontend") if frontend else None
         self.convs = [
-            layers.Conv2D(filters, 3, padding="same", dilation_rate=d, activation="relu", name=f"conv{i}")
+            layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                dilation_rate=d,
+                activation="relu",
+                kernel_initializer=ZeroMeanGlorotUniform() if self.zero_mean else "glorot_uniform",
+                name=f"conv{i}",
+            )
             for i, d in enumerate(dilations)
         ]
         self.head = layers.Conv2D(outputs, 1, name="head")
@@ -220,7 +270,12 @@ class MaskEncoder(layers.Layer):
     @property
     def halo(self) -> int:
         """Context radius in pixels: the output at a pixel sees exactly this far."""
-        return int(sum(self.dilations)) + (self.frontend.radius if self.frontend is not None else 0)
+        return int(sum(self.dilations)) + self.pool + (self.frontend.radius if self.frontend is not None else 0)
+
+    def head_channels(self, input_channels: int) -> list[int]:
+        """Channels the head reads from the input (after any front end) and from each hidden layer."""
+        first = self.frontend.channels(input_channels) if self.frontend is not None else input_channels
+        return [first, *[self.filters] * len(self.convs)] if self.pool else [self.filters]
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape)
@@ -229,14 +284,25 @@ class MaskEncoder(layers.Layer):
         for conv in self.convs:
             conv.build(shape)
             shape = (*shape[:-1], self.filters)
-        self.head.build(shape)
+        self.head.build((*shape[:-1], sum(self.head_channels(int(input_shape[-1])))))
 
-    def call(self, x: Any) -> Any:
+    def _column(self, x: Any) -> list[Any]:
+        """The maps the head reads: the input (after any front end) and each hidden layer, or the last one."""
         if self.frontend is not None:
             x = self.frontend(x)
+        maps = [x]
         for conv in self.convs:
             x = conv(x)
-        return self.head(x)
+            maps.append(x)
+        return maps if self.pool else maps[-1:]
+
+    def features(self, x: Any) -> Any:
+        """The head's input: the hypercolumn averaged over the pooling window (or the last hidden layer)."""
+        return box_mean(ops.concatenate(self._column(x), axis=-1), self.pool)
+
+    def call(self, x: Any) -> Any:
+        # head(box(column)) == box(head(column)): both are linear and a window mean keeps constants
+        return box_mean(self.head(ops.concatenate(self._column(x), axis=-1)), self.pool)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*tuple(input_shape)[:-1], self.outputs)
@@ -248,6 +314,8 @@ class MaskEncoder(layers.Layer):
             "filters": self.filters,
             "dilations": list(self.dilations),
             "frontend": self.frontend is not None,
+            "pool": self.pool,
+            "zero_mean": self.zero_mean,
         }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from ._errors import InputError, NotFittedError
+from .cluster import discriminative_kmeans, linear_head
 from .features import make_extractor
 from .geo import invalid_pixels
 from .layers import BandScaler, MaskEncoder, TextureBank, make_quantizer
@@ -116,8 +117,27 @@ class KTextures(keras.Model):
         Dilations of the mask CNN's learned 3x3 convolutions.
     frontend : bool
         Start the mask CNN with the fixed multi-scale Gabor-energy front end
-        (:class:`~xr_ktextures.layers.TextureFrontEnd`, radius 16 px). ``halo`` is the
-        front-end radius plus ``sum(dilations)`` (23 px by default).
+        (:class:`~xr_ktextures.layers.TextureFrontEnd`, radius 16 px; off by default).
+    pool : int
+        Radius of the window over which the mask CNN's hypercolumn (input and every
+        hidden layer) is averaged before its 1x1 head; 0 reads the last layer unpooled.
+        :attr:`halo` is ``sum(dilations) + pool`` (+16 with the front end): 23 px by default.
+    zero_mean : bool
+        Zero-mean random 3x3 kernels in the mask CNN (texture responses, not brightness).
+    cluster_init : bool, optional
+        Before gradient training, set the mask head from a discriminative k-means of the
+        pooled hypercolumn of the training patches (:mod:`xr_ktextures.cluster`), and the
+        textures' mean colours from the clusters. Default: on for the straight-through
+        quantizer; the paper's hard-sigmoid quantizer (one value per pixel) cannot hold a
+        k-way nearest-centroid rule, so it trains from random weights.
+    cluster_rounds : int
+        Most discriminant rounds of the cluster initialisation.
+    finetune_masks : bool, optional
+        Train the mask CNN by gradient descent after the cluster initialisation. Default:
+        False with ``cluster_init`` (the masks stay as initialised and gradient descent
+        trains the textures: in our runs fine-tuning from the initialisation with the
+        k-textures loss collapsed the masks to one class, see ``docs/quality.md``),
+        True without it (the mask CNN is then trained from random weights, as in the paper).
     texture_filters, texture_noise : int
         Hidden channels and noise channels of each texture CNN.
     texture_dilations : sequence of int
@@ -167,7 +187,12 @@ class KTextures(keras.Model):
         quantizer: QuantizerName = "straight_through",
         encoder_filters: int = 32,
         dilations: Sequence[int] = (1, 2, 4),
-        frontend: bool = True,
+        frontend: bool = False,
+        pool: int = 16,
+        zero_mean: bool = True,
+        cluster_init: bool | None = None,
+        cluster_rounds: int = 20,
+        finetune_masks: bool | None = None,
         texture_filters: int = 8,
         texture_noise: int = 4,
         texture_dilations: Sequence[int] = (1, 2, 4),
@@ -191,6 +216,15 @@ class KTextures(keras.Model):
                 raise ValueError(f"band_names must be {int(bands)} distinct names, got {band_names!r}.")
         if not (isinstance(balance, (int, float)) and balance >= 0):
             raise ValueError(f"balance must be a number >= 0, got {balance!r}.")
+        if cluster_init is None:
+            cluster_init = quantizer == "straight_through"
+        if cluster_init and quantizer != "straight_through":
+            raise ValueError(
+                "cluster_init needs quantizer='straight_through' (k logits per pixel); the hard-sigmoid "
+                "quantizer has one value per pixel. Pass cluster_init=False."
+            )
+        if isinstance(cluster_rounds, bool) or not isinstance(cluster_rounds, (int, np.integer)) or cluster_rounds < 0:
+            raise ValueError(f"cluster_rounds must be an integer >= 0, got {cluster_rounds!r}.")
         kwargs.setdefault("name", "ktextures")
         super().__init__(**kwargs)
         self.k, self.bands = int(k), int(bands)
@@ -200,6 +234,11 @@ class KTextures(keras.Model):
         self.encoder_filters = int(encoder_filters)
         self.dilations = tuple(int(d) for d in dilations)
         self.frontend = bool(frontend)
+        self.pool = int(pool)
+        self.zero_mean = bool(zero_mean)
+        self.cluster_init = bool(cluster_init)
+        self.cluster_rounds = int(cluster_rounds)
+        self.finetune_masks = (not self.cluster_init) if finetune_masks is None else bool(finetune_masks)
         self.texture_filters, self.texture_noise = int(texture_filters), int(texture_noise)
         self.texture_dilations = tuple(int(d) for d in texture_dilations)
         self.extractor_spec = extractor if isinstance(extractor, str) else "custom"
@@ -214,7 +253,13 @@ class KTextures(keras.Model):
         self.scaler = BandScaler(self.bands, name="scaler")
         self.quantizer = make_quantizer(quantizer, self.k)
         self.encoder = MaskEncoder(
-            self.quantizer.encoder_outputs, self.encoder_filters, self.dilations, self.frontend, name="encoder"
+            self.quantizer.encoder_outputs,
+            self.encoder_filters,
+            self.dilations,
+            self.frontend,
+            pool=self.pool,
+            zero_mean=self.zero_mean,
+            name="encoder",
         )
         self.textures = TextureBank(
             self.k, self.bands, self.texture_filters, self.texture_noise, self.texture_dilations, name="textures"
@@ -316,7 +361,7 @@ class KTextures(keras.Model):
         self,
         patches: np.ndarray,
         *,
-        steps: int = 450,
+        steps: int = 300,
         batch_size: int = 8,
         patch_size: int = 64,
         learning_rate: float = 3e-3,
@@ -336,7 +381,8 @@ class KTextures(keras.Model):
         patches : numpy.ndarray
             ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
         steps : int
-            Optimisation steps. The default fits in ~65 s (k=3) to ~110 s (k=5) on a
+            Optimisation steps (0: the cluster initialisation only). With the cluster
+            initialisation the default fit takes ~55 s (k=3) to ~110 s (k=5) in all on a
             2-core CPU with TensorFlow; the cost grows with k.
         batch_size, patch_size : int
             Crops per step and their size (a multiple of 16, >= 32).
@@ -360,9 +406,9 @@ class KTextures(keras.Model):
             If ``patches`` has the wrong shape, band count, or non-finite values.
         """
         patches = self._check_patches(patches, patch_size)
-        for name, v in (("steps", steps), ("batch_size", batch_size)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}.")
+        for name, v, low in (("steps", steps, 0), ("batch_size", batch_size, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}.")
         keras.utils.set_random_seed(self.seed)
         data = patches.astype(np.float32, copy=False)
         mean = data.mean(axis=(0, 1, 2), dtype=np.float64)
@@ -373,6 +419,8 @@ class KTextures(keras.Model):
         rng = np.random.default_rng(self.seed)
         if self.seed_textures:
             self._seed_texture_colours((data - mean) / std, rng)
+        if self.cluster_init:
+            self._cluster_init(((data - mean) / std).astype(np.float32), rng)
         batches = _crops(data, batch_size, patch_size, augment, rng)
         ext = self._extractor()
         probe = np.concatenate([next(batches) for _ in range(4)])
@@ -381,13 +429,46 @@ class KTextures(keras.Model):
         self._unsaved.feature_scale = ops.convert_to_tensor(
             np.maximum(fstd, 1e-3 * max(float(fstd.max()), 1e-6)).astype(np.float32)
         )
+        if not steps:  # the cluster initialisation alone (textures untrained)
+            self.fitted = True
+            return self
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(steps), alpha=0.05)
-        self.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile="auto")
-        super().fit(
-            _as_x(batches), steps_per_epoch=int(steps), epochs=1, verbose=verbose, callbacks=list(callbacks or [])
-        )
+        self.encoder.trainable = self.finetune_masks
+        try:
+            self.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile="auto")
+            super().fit(
+                _as_x(batches), steps_per_epoch=int(steps), epochs=1, verbose=verbose, callbacks=list(callbacks or [])
+            )
+        finally:
+            self.encoder.trainable = True
         self.fitted = True
         return self
+
+    def _cluster_init(self, scaled: np.ndarray, rng: np.random.Generator, pixels: int = 60_000) -> None:
+        """Mask head from a discriminative k-means of the pooled hypercolumn; texture colours from its clusters.
+
+        Features are taken at pixels at least :attr:`halo` from a patch edge when the
+        patches are large enough (so they see the same context as at inference).
+        """
+        n, h, w, _ = scaled.shape
+        m = self.halo if min(h, w) - 2 * self.halo >= 8 else 0
+        per = max(1, -(-pixels // n))
+        feats, colours = [], []
+        for i in range(0, n, 16):
+            f = keras.ops.convert_to_numpy(self.encoder.features(scaled[i : i + 16]))
+            for j in range(f.shape[0]):
+                ys = rng.integers(m, h - m, per)
+                xs = rng.integers(m, w - m, per)
+                feats.append(f[j, ys, xs])
+                colours.append(scaled[i + j, ys, xs])
+        x = np.concatenate(feats)
+        c = discriminative_kmeans(x, self.k, rounds=self.cluster_rounds, seed=self.seed)
+        kernel, bias = linear_head(c)
+        self.encoder.head.kernel.assign(kernel[None, None])
+        self.encoder.head.bias.assign(bias)
+        col = np.concatenate(colours)
+        means = np.stack([col[c.labels == j].mean(0) if (c.labels == j).any() else col.mean(0) for j in range(self.k)])
+        self.textures.mix_biases[-1].assign(means.astype(np.float32))
 
     def _seed_texture_colours(self, scaled: np.ndarray, rng: np.random.Generator) -> None:
         """k-means++ seeding of the textures' mean colours on 8x8-block colour means.
@@ -545,6 +626,11 @@ class KTextures(keras.Model):
             "encoder_filters": self.encoder_filters,
             "dilations": list(self.dilations),
             "frontend": self.frontend,
+            "pool": self.pool,
+            "zero_mean": self.zero_mean,
+            "cluster_init": self.cluster_init,
+            "cluster_rounds": self.cluster_rounds,
+            "finetune_masks": self.finetune_masks,
             "texture_filters": self.texture_filters,
             "texture_noise": self.texture_noise,
             "texture_dilations": list(self.texture_dilations),
@@ -559,6 +645,11 @@ class KTextures(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> KTextures:
+        config = dict(config)
+        if "pool" not in config:  # saved by 0.1 (no pooled hypercolumn, no cluster initialisation)
+            config.update(
+                pool=0, zero_mean=False, cluster_init=False, finetune_masks=True, frontend=config.get("frontend", True)
+            )
         return cls(**config)
 
 

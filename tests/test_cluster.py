@@ -1,0 +1,76 @@
+"""Cluster initialisation: discriminative k-means, the exact linear head, and the model using them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xr_ktextures as xk
+from xr_ktextures.cluster import discriminative_kmeans, kmeans, linear_head
+
+
+def test_kmeans_keeps_every_cluster_even_with_duplicate_points() -> None:
+    x = np.concatenate([np.zeros((40, 2)), np.ones((3, 2)), np.full((2, 2), 5.0)])
+    _, labels = kmeans(x, 3, np.random.default_rng(0))
+    assert sorted(np.bincount(labels, minlength=3).tolist()) == [2, 3, 40]
+
+
+def test_discriminant_rounds_keep_the_clusters_along_one_informative_feature() -> None:
+    # two clusters differ along one feature only; ten independent noise features blur k-means
+    rng = np.random.default_rng(0)
+    n = 2000
+    truth = rng.integers(0, 2, n)
+    noise = rng.normal(0, 1, (n, 10))
+    signal = truth[:, None] * 2.5 + rng.normal(0, 0.5, (n, 1))
+    x = np.concatenate([noise, signal], axis=1)
+
+    def agreement(labels: np.ndarray) -> float:
+        return max(np.mean(labels == truth), np.mean(labels != truth))
+
+    plain = discriminative_kmeans(x, 2, rounds=0, seed=0)
+    rounds = discriminative_kmeans(x, 2, rounds=10, seed=0)
+    assert rounds.rounds >= 1
+    assert agreement(rounds.labels) > 0.95
+    assert agreement(rounds.labels) >= agreement(plain.labels)
+    kernel, bias = linear_head(rounds)
+    np.testing.assert_array_equal((x @ kernel + bias).argmax(1), rounds.labels)
+
+
+def _two_textures(n: int = 4, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Left half: fine noise; right half: coarse blobs; same mean and std per band."""
+    rng = np.random.default_rng(seed)
+    fine = rng.normal(0, 1, (n, size, size, 4))
+    coarse = rng.normal(0, 1, (n, size // 8, size // 8, 4)).repeat(8, 1).repeat(8, 2)
+    x = fine.copy()
+    x[:, :, size // 2 :] = coarse[:, :, size // 2 :]
+    truth = np.zeros((size, size), int)
+    truth[:, size // 2 :] = 1
+    return (100 + 10 * x).astype(np.float32), truth
+
+
+def test_cluster_init_separates_textures_with_equal_colour_statistics() -> None:
+    x, truth = _two_textures()
+    model = xk.KTextures(k=2, seed=0, cluster_rounds=5).fit(x, steps=0, patch_size=32, verbose=0)
+    labels = model.predict(x[0])
+    h = model.halo
+    keep = np.zeros_like(truth, bool)
+    keep[h:-h, h : 64 - h] = True  # away from the image edge and the texture boundary
+    keep[h:-h, 64 + h : -h] = True
+    acc = np.mean(labels[keep] == truth[keep])
+    assert max(acc, 1 - acc) > 0.95
+
+
+def test_hard_sigmoid_refuses_cluster_init_and_defaults_to_training_from_scratch() -> None:
+    with pytest.raises(ValueError, match="cluster_init needs quantizer='straight_through'"):
+        xk.KTextures(k=3, quantizer="hard_sigmoid", cluster_init=True)
+    model = xk.KTextures(k=3, quantizer="hard_sigmoid")
+    assert not model.cluster_init and model.finetune_masks
+
+
+def test_configs_saved_before_the_pooled_head_load_with_their_architecture() -> None:
+    old = {k: v for k, v in xk.KTextures(k=3).get_config().items()}
+    for key in ("pool", "zero_mean", "cluster_init", "cluster_rounds", "finetune_masks"):
+        old.pop(key)
+    old["frontend"] = True
+    model = xk.KTextures.from_config(old)
+    assert model.pool == 0 and not model.cluster_init and model.halo == 16 + 7
