@@ -417,10 +417,12 @@ class KTextures(keras.Model):
         self.scaler.set_statistics(mean, std)
 
         rng = np.random.default_rng(self.seed)
-        if self.seed_textures:
-            self._seed_texture_colours((data - mean) / std, rng)
-        if self.cluster_init:
-            self._cluster_init(((data - mean) / std).astype(np.float32), rng)
+        if self.seed_textures or self.cluster_init:
+            scaled = ((data - mean) / std).astype(np.float32)  # once, for both initialisations
+            if self.seed_textures:
+                self._seed_texture_colours(scaled, rng)
+            if self.cluster_init:
+                self._cluster_init(scaled, rng)
         batches = _crops(data, batch_size, patch_size, augment, rng)
         ext = self._extractor()
         probe = np.concatenate([next(batches) for _ in range(4)])
