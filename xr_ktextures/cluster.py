@@ -35,6 +35,26 @@ def kmeans(
     Empty clusters are re-seeded at the point farthest from its centroid, so all k
     clusters are always in use when ``x`` has at least k distinct rows.
 
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n, d)`` points.
+    k : int
+        Number of clusters.
+    rng : numpy.random.Generator
+        Source of the k-means++ seeding.
+    n_init : int
+        Restarts; the one with the lowest inertia is kept.
+    iterations : int
+        Most Lloyd iterations per restart.
+
+    Returns
+    -------
+    centroids : numpy.ndarray
+        ``(k, d)`` cluster centres.
+    labels : numpy.ndarray
+        ``(n,)`` cluster of each point.
+
     Examples
     --------
     >>> import numpy as np
@@ -102,7 +122,7 @@ def _lda(x: np.ndarray, labels: np.ndarray, k: int, shrink: float = 1e-3) -> np.
 class Clustering:
     """Result of :func:`discriminative_kmeans`.
 
-    Attributes
+    Parameters
     ----------
     mean, scale : numpy.ndarray
         Standardisation of the features, ``(d,)``.
@@ -183,6 +203,20 @@ def linear_head(c: Clustering, temperature: float = 1.0) -> tuple[np.ndarray, np
     ``-|P^T (x - mean) / scale - c_j|^2 / 2`` differs from
     ``x @ kernel[:, j] + bias[j]`` by a term common to all j, so both rank the classes
     alike; ``temperature`` divides both.
+
+    Parameters
+    ----------
+    c : Clustering
+        Result of :func:`discriminative_kmeans` on the head's input features.
+    temperature : float
+        Divides kernel and bias (softer or sharper logits, same argmax).
+
+    Returns
+    -------
+    kernel : numpy.ndarray
+        ``(d, k)`` float32 weights.
+    bias : numpy.ndarray
+        ``(k,)`` float32 offsets.
 
     Examples
     --------

@@ -43,6 +43,18 @@ def box_mean(x: Any, radius: int) -> Any:
 
     Separable: a (w, 1) then a (1, w) mean is the (w, w) mean, also at the borders
     (both count only the valid pixels), at 2 w instead of w**2 additions per pixel.
+
+    Parameters
+    ----------
+    x : tensor
+        ``(batch, height, width, channels)`` input.
+    radius : int
+        Half-width of the window; 0 returns ``x`` unchanged.
+
+    Returns
+    -------
+    tensor
+        The local means, same shape as ``x``.
     """
     if not radius:
         return x
@@ -57,6 +69,13 @@ class ZeroMeanGlorotUniform(keras.initializers.GlorotUniform):
     A zero-mean filter does not respond to a constant input: every random filter of the
     mask CNN then measures texture (local contrast and structure), not brightness, and the
     cluster initialisation sees texture even where colours are alike.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the random draw, as for :class:`keras.initializers.GlorotUniform`.
+    input_axes, output_axes : optional
+        Passed to :class:`keras.initializers.GlorotUniform` (fan computation).
     """
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
