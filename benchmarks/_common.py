@@ -58,8 +58,8 @@ def sgemm_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
 def flops_per_pixel(model: Any) -> dict[str, float]:
     """Floating-point operations per output pixel of the label computation (multiply-add = 2).
 
-    Counts every convolution, the front end's pooling (separable box sums) and
-    element-wise work; the halo overlap between chunks and tiles is *not* counted,
+    Counts every convolution, the front end's and the head's pooling (separable box
+    sums, w additions per pass) and element-wise work; the halo overlap between chunks and tiles is *not* counted,
     so redundant work there lowers the measured efficiency, as it should.
     """
     enc = model.encoder
@@ -74,9 +74,14 @@ def flops_per_pixel(model: Any) -> dict[str, float]:
         pool = 2 * (2 * fe.pool + 1) * stack  # (w, 1) then (1, w) means
         out["frontend"] = float(bands + gabor + bands + pool + 5 * bands)
         cin = fe.channels(bands)
+    first = cin
     for i in range(len(enc.convs)):
         out[f"conv{i}"] = float(2 * 9 * cin * enc.filters + 2 * enc.filters)  # MACs, bias, relu
         cin = enc.filters
-    out["head"] = float(2 * cin * enc.outputs + 2 * enc.outputs)
+    if enc.pool:  # the head reads the hypercolumn (input and every hidden map); k logits pooled
+        out["head"] = float(2 * (first + cin * len(enc.convs)) * enc.outputs + 2 * enc.outputs)
+        out["pool"] = float(2 * (2 * enc.pool + 1) * enc.outputs)  # (w, 1) then (1, w) means
+    else:
+        out["head"] = float(2 * cin * enc.outputs + 2 * enc.outputs)
     out["total"] = sum(out.values())
     return out

@@ -3,7 +3,7 @@
 The roofline is measured in the same run: the best sgemm rate seen (a 2048^2 float32
 matmul, median of 5, by the Keras backend and by numpy, before and after the timed runs)
 divided by the label computation's FLOPs per pixel
-(``benchmarks/_common.py:flops_per_pixel``: all convolutions, the front end's pooling
+(``benchmarks/_common.py:flops_per_pixel``: all convolutions, the head's pooling
 and element-wise work; halo overlap not counted). Efficiency = measured Mpx/s over
 roofline Mpx/s.
 

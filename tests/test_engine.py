@@ -135,3 +135,23 @@ def test_cpu_device_and_tiles_give_the_default_labels(cube, model) -> None:
     expected = xk.segment(cube, model).values
     on_cpu = xk.segment(cube.chunk({"y": 40, "x": 50}), model, device="cpu", tile=16).values
     np.testing.assert_array_equal(on_cpu, expected)
+
+
+def test_threads_sharing_one_compiled_graph_give_the_serial_labels() -> None:
+    # Dask's threaded scheduler runs the same compiled tile graph on several chunks at once.
+    # Large tiles are needed: TensorFlow's graph optimiser once turned the engine's chain of
+    # head-share additions into an accumulator whose per-step temporary two threads shared
+    # (an error, or silently wrong labels, for 1024 px chunks; never for small ones).
+    import dask.array as dsa
+    import xarray as xr
+
+    model = xk.KTextures(k=6, fitted=True, seed=0)
+    data = _image((2048, 2048, 4), seed=2)
+    cube = xr.DataArray(dsa.from_array(np.moveaxis(data, -1, 0), chunks=(4, 1024, 1024)), dims=("band", "y", "x"))
+    with dask.config.set(scheduler="threads", num_workers=4):
+        threaded = [xk.segment(cube, model).values for _ in range(3)]  # a race: several chances to lose it
+    with dask.config.set(scheduler="synchronous"):
+        serial = xk.segment(cube, model).values
+    assert len(np.unique(serial)) >= 2
+    for labels in threaded:
+        np.testing.assert_array_equal(labels, serial)

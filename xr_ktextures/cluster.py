@@ -23,8 +23,16 @@ import numpy as np
 __all__ = ["Clustering", "discriminative_kmeans", "kmeans", "linear_head"]
 
 
-def _sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-    return np.maximum((x * x).sum(1)[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None, :], 0.0)
+def _sq_dist(x: np.ndarray, c: np.ndarray, xx: np.ndarray | None = None) -> np.ndarray:
+    xx = (x * x).sum(1) if xx is None else xx
+    return np.maximum(xx[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None, :], 0.0)
+
+
+def _means(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each cluster's rows (one matrix product, not k masked means); empty clusters give 0."""
+    onehot = np.zeros((len(x), k))
+    onehot[np.arange(len(x)), labels] = 1.0
+    return (onehot.T @ x) / np.maximum(onehot.sum(0), 1.0)[:, None]
 
 
 def kmeans(
@@ -66,18 +74,19 @@ def kmeans(
     """
     x = np.asarray(x, np.float64)
     n = len(x)
+    xx = (x * x).sum(1)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for _ in range(n_init):
         centres = [x[rng.integers(n)]]
-        d2 = _sq_dist(x, centres[0][None])[:, 0]
+        d2 = _sq_dist(x, centres[0][None], xx)[:, 0]
         for _ in range(1, k):
             p = d2 / d2.sum() if d2.sum() > 0 else None
             centres.append(x[rng.choice(n, p=p)])
-            d2 = np.minimum(d2, _sq_dist(x, centres[-1][None])[:, 0])
+            d2 = np.minimum(d2, _sq_dist(x, centres[-1][None], xx)[:, 0])
         c = np.stack(centres)
         labels = np.zeros(n, np.int64)
         for it in range(iterations):
-            d = _sq_dist(x, c)
+            d = _sq_dist(x, c, xx)
             new = d.argmin(1)
             counts = np.bincount(new, minlength=k)
             for j in np.flatnonzero(counts == 0):  # re-seed an empty cluster at the worst-fitted point
@@ -87,8 +96,8 @@ def kmeans(
             if it and np.array_equal(new, labels):
                 break
             labels = new
-            c = np.stack([x[labels == j].mean(0) for j in range(k)])
-        inertia = float(_sq_dist(x, c)[np.arange(n), labels].sum())
+            c = _means(x, labels, k)
+        inertia = float(_sq_dist(x, c, xx)[np.arange(n), labels].sum())
         if best is None or inertia < best[0]:
             best = (inertia, c, labels)
     assert best is not None

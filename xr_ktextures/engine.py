@@ -275,9 +275,9 @@ def label_graph(model: Any, x: Any) -> Any:
     pooled = enc.pool > 0
     kernel = enc.head.kernel
     sizes = enc.head_channels(model.bands)
-    acc = None
-    if pooled:  # the head reads the hypercolumn: accumulate each map's share of the k logits
-        acc = ops.conv(t, kernel[:, :, : sizes[0]], padding="valid")
+    parts = []
+    if pooled:  # the head reads the hypercolumn: each map's share of the k logits, summed at the end
+        parts.append(ops.conv(t, kernel[:, :, : sizes[0]], padding="valid") + enc.head.bias)
     start = sizes[0]
     for conv, d, nb in zip(enc.convs, enc.dilations, _phase_plan(enc.dilations)):
         if nb < b:  # a smaller dilation follows a larger one: back to the full grid
@@ -294,10 +294,14 @@ def label_graph(model: Any, x: Any) -> Any:
             start += enc.filters
             for r in reversed(splits):
                 part = _merge(part, r)
-            acc = acc + part
+            parts.append(part)
     if pooled:
+        # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
+        # chain into an accumulator with a per-step temporary that fails when two threads
+        # run the same graph at once (Dask's threaded scheduler)
+        logits = ops.sum(ops.stack(parts), axis=0)
         # head and window mean are linear: pool the k logits, not the hypercolumn
-        z = box_mean(acc + enc.head.bias, enc.pool)
+        z = box_mean(logits, enc.pool)
         return ops.cast(model.quantizer.labels(z), "uint8")
     z = ops.conv(t, kernel, padding="valid") + enc.head.bias
     labels = ops.cast(model.quantizer.labels(z), "uint8")  # per pixel: fine on the phases

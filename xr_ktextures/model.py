@@ -439,7 +439,12 @@ class KTextures(keras.Model):
         try:
             self.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile="auto")
             super().fit(
-                _as_x(batches), steps_per_epoch=int(steps), epochs=1, verbose=verbose, callbacks=list(callbacks or [])
+                _as_x(batches),
+                steps_per_epoch=int(steps),
+                epochs=1,
+                shuffle=False,  # the generator already draws random crops
+                verbose=verbose,
+                callbacks=list(callbacks or []),
             )
         finally:
             self.encoder.trainable = True
