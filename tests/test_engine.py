@@ -145,7 +145,7 @@ def test_threads_sharing_one_compiled_graph_give_the_serial_labels() -> None:
     import dask.array as dsa
     import xarray as xr
 
-    model = xk.KTextures(k=6, fitted=True, seed=0)
+    model = xk.KTextures(k=3, seed=0).fit(_image((4, 96, 96, 4), seed=3), steps=0, patch_size=32, verbose=0)
     data = _image((2048, 2048, 4), seed=2)
     cube = xr.DataArray(dsa.from_array(np.moveaxis(data, -1, 0), chunks=(4, 1024, 1024)), dims=("band", "y", "x"))
     with dask.config.set(scheduler="threads", num_workers=4):
