@@ -8,7 +8,9 @@ in two variants:
 
 * **exact**: 128 px output tiles with the model's full context, i.e. input tiles of
   ``128 + 2 * halo`` px (174 px for the default model); its labels must equal
-  ``segment``'s (asserted);
+  ``segment``'s except at near-ties: ``segment`` adds the head's per-layer shares of the
+  logits in another order, so where the two best logits agree to float rounding either
+  class may win. Every differing pixel is checked to be such a tie (asserted);
 * **literal 136 -> 128**: input tiles of 136 px (4 px of context), as in the paper; it
   is faster than the exact loop but its labels differ near tile borders, because the
   model sees less context than its receptive field. The fraction that differs is printed.
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, median_time
 
 
-def tile_loop(net, img: np.ndarray, out_tile: int, context: int, batch: int) -> np.ndarray:
+def tile_loop(net, img: np.ndarray, out_tile: int, context: int, batch: int, dtype=np.uint8) -> np.ndarray:
     """Paper-style: mirror-pad, cut (out_tile + 2 context) tiles on an out_tile grid, predict in batches, stitch."""
     ny, nx, _ = img.shape
     ty, tx = -(-ny // out_tile), -(-nx // out_tile)
@@ -46,7 +48,7 @@ def tile_loop(net, img: np.ndarray, out_tile: int, context: int, batch: int) -> 
     labels = net.predict(tiles, batch_size=batch, verbose=0)
     inner = labels[:, context : context + out_tile, context : context + out_tile]
     out = inner.reshape(ty, tx, out_tile, out_tile).transpose(0, 2, 1, 3).reshape(ty * out_tile, tx * out_tile)
-    return out[:ny, :nx].astype(np.uint8)
+    return out[:ny, :nx].astype(dtype)
 
 
 def main() -> None:
@@ -86,12 +88,23 @@ def main() -> None:
         return keras.Model(inp, model.quantizer.labels(model.encoder(model.scaler(inp))))
 
     results = {}
+    exact_out = None
     for name, context in (("exact", h), ("literal 136->128", 4)):
         net = reference_net(128 + 2 * context)
         out = tile_loop(net, img_yx, 128, context, args.batch)  # warm-up (graph build)
         t, _ = median_time(lambda: tile_loop(net, img_yx, 128, context, args.batch), args.repeats)  # noqa: B023
         differ = float((out != expected).mean())
         results[name] = (t, differ)
+        exact_out = out if exact_out is None else exact_out
+
+    # Where the exact loop and segment disagree, the reference's two best logits must be
+    # tied to float rounding: segment sums the head's per-layer shares in another order.
+    inp = keras.Input((128 + 2 * h, 128 + 2 * h, model.bands))
+    z = model.encoder(model.scaler(inp))
+    top = keras.ops.top_k(z, 2)[0]
+    gap_net = keras.Model(inp, (top[..., 0] - top[..., 1]) / (keras.ops.max(keras.ops.abs(z), axis=-1) + 1e-12))
+    gap = tile_loop(gap_net, img_yx, 128, h, args.batch, dtype=np.float32)
+    flipped = exact_out != expected
 
     print(f"machine: {machine()}")
     print(f"image {size} x {size} x 4 (the shipped sample, mirrored and tiled), model k=6, halo {h} px")
@@ -102,7 +115,13 @@ def main() -> None:
             f"tile loop {name} ({tile_in} px tiles -> 128, batch {args.batch}): {t:.2f} s; "
             f"segment is {t / t_seg:.2f}x faster; labels differing from segment: {differ:.2%}"
         )
-    assert results["exact"][1] == 0.0, "the exact tile loop must give segment's labels"
+    n_flip = int(flipped.sum())
+    worst = float(gap[flipped].max()) if n_flip else 0.0
+    print(
+        f"exact loop vs segment: {n_flip} of {flipped.size} px differ, each a near-tie of the two best "
+        f"logits (largest relative gap among them {worst:.1e}; median over the image {float(np.median(gap)):.1e})"
+    )
+    assert worst < 1e-4, "the exact tile loop must give segment's labels up to float-rounding ties"
     print(f"command: python benchmarks/tile_loop.py {' '.join(sys.argv[1:])}".rstrip())
 
 

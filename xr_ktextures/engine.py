@@ -260,7 +260,17 @@ def label_graph(model: Any, x: Any) -> Any:
     computed with phase-decomposed convolutions.
     """
     enc = model.encoder
-    t = model.scaler(x)
+    # Without a front end the scaler is folded into the first convolution and the head's
+    # input share (both linear in the scaled input): one full-resolution pass fewer. Only
+    # the zero padding at the tile edge differs, inside the halo that is cropped away.
+    fold = enc.frontend is None
+    inv = 1.0 / model.scaler.scale
+    shift = model.scaler.mean * inv  # scaled = x * inv - shift
+
+    def folded(w: Any, b: Any) -> tuple[Any, Any]:
+        return w * inv[:, None], b - ops.sum(w * shift[:, None], axis=(0, 1, 2))
+
+    t = x if fold else model.scaler(x)
     if enc.frontend is not None:
         fe = enc.frontend
         grey = ops.mean(t, axis=-1, keepdims=True)
@@ -277,9 +287,12 @@ def label_graph(model: Any, x: Any) -> Any:
     sizes = enc.head_channels(model.bands)
     parts = []
     if pooled:  # the head reads the hypercolumn: each map's share of the k logits, summed at the end
-        parts.append(ops.conv(t, kernel[:, :, : sizes[0]], padding="valid") + enc.head.bias)
+        w0, b0 = kernel[:, :, : sizes[0]], enc.head.bias
+        if fold:
+            w0, b0 = folded(w0, b0)
+        parts.append(ops.conv(t, w0, padding="valid") + b0)
     start = sizes[0]
-    for conv, d, nb in zip(enc.convs, enc.dilations, _phase_plan(enc.dilations)):
+    for i, (conv, d, nb) in enumerate(zip(enc.convs, enc.dilations, _phase_plan(enc.dilations))):
         if nb < b:  # a smaller dilation follows a larger one: back to the full grid
             for r in reversed(splits):
                 t = _merge(t, r)
@@ -288,7 +301,8 @@ def label_graph(model: Any, x: Any) -> Any:
             t = _split(t, nb // b)
             splits.append(nb // b)
             b = nb
-        t = conv.activation(ops.conv(t, conv.kernel, padding="same", dilation_rate=d // b) + conv.bias)
+        w, bias = folded(conv.kernel, conv.bias) if fold and i == 0 else (conv.kernel, conv.bias)
+        t = conv.activation(ops.conv(t, w, padding="same", dilation_rate=d // b) + bias)
         if pooled:
             part = ops.conv(t, kernel[:, :, start : start + enc.filters], padding="valid")  # per pixel: fine on phases
             start += enc.filters
