@@ -199,3 +199,21 @@ def test_config_is_plain_python_and_pickles(fitted: KTextures) -> None:
         assert pickle.loads(pickle.dumps(cfg)) == cfg
         assert all(type(v) in (int, float, str, bool, list, type(None)) for v in cfg.values()), cfg
     assert named.band_names == ["r", "g", "b", "n"]
+
+
+def test_cluster_initialisation_reads_features_a_few_patches_at_a_time(monkeypatch) -> None:
+    # the pooled hypercolumn is ~100 floats per pixel: 32 patches of 512 px in one call
+    # took 11 GB; the initialisation must bound each call by pixels, not by patch count
+    model = KTextures(k=3, seed=0)
+    seen: list[tuple[int, ...]] = []
+    original = model.encoder.features
+
+    def spy(x):
+        seen.append(tuple(x.shape))
+        return original(x)
+
+    monkeypatch.setattr(model.encoder, "features", spy)
+    patches = np.random.default_rng(0).random((6, 320, 320, 4), dtype=np.float32)
+    model.fit(patches, steps=0, verbose=0)
+    assert sum(s[0] for s in seen) == 6
+    assert all(s[0] * s[1] * s[2] <= 1 << 18 for s in seen)  # 2 patches of 320 px per call

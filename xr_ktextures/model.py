@@ -461,8 +461,10 @@ class KTextures(keras.Model):
         m = self.halo if min(h, w) - 2 * self.halo >= 8 else 0
         per = max(1, -(-pixels // n))
         feats, colours = [], []
-        for i in range(0, n, 16):
-            f = keras.ops.convert_to_numpy(self.encoder.features(scaled[i : i + 16]))
+        # the pooled hypercolumn is ~100 floats per pixel: a few patches per call bounds memory
+        step = max(1, (1 << 18) // (h * w))
+        for i in range(0, n, step):
+            f = keras.ops.convert_to_numpy(self.encoder.features(scaled[i : i + step]))
             for j in range(f.shape[0]):
                 ys = rng.integers(m, h - m, per)
                 xs = rng.integers(m, w - m, per)
