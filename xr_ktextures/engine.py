@@ -216,8 +216,10 @@ def bytes_per_pixel(model: Any) -> int:
     enc = model.encoder
     fe = enc.frontend.channels(model.bands) if enc.frontend is not None else model.bands
     # input, scaled input, front-end parts and pooled stack, two live hidden maps, phase copies,
-    # head (and with a pooled hypercolumn: the logit sum, each map's share, the pooled logits)
-    floats = 3 * model.bands + 3 * fe + 4 * enc.filters + (6 if enc.pool else 2) * enc.outputs + 4
+    # head (and with a pooled hypercolumn: each map's share and their stacked copy, the sum,
+    # the window mean's two passes)
+    shares = 2 * (len(enc.convs) + 1) + 3 if enc.pool else 2
+    floats = 3 * model.bands + 3 * fe + 4 * enc.filters + shares * enc.outputs + 4
     return 4 * floats
 
 
