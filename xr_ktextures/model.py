@@ -382,8 +382,8 @@ class KTextures(keras.Model):
             ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
         steps : int
             Optimisation steps (0: the cluster initialisation only). With the cluster
-            initialisation the default fit takes ~55 s (k=3) to ~110 s (k=5) in all on a
-            2-core CPU with TensorFlow; the cost grows with k.
+            initialisation the default fit takes ~57 s (k=3) to ~67 s (k=5) in all on a
+            2-core CPU with TensorFlow (``benchmarks/quality.py``); the cost grows with k.
         batch_size, patch_size : int
             Crops per step and their size (a multiple of 16, >= 32).
         learning_rate : float
