@@ -10,6 +10,7 @@ Usage (from the project root; needs ``pip install -e ".[bench]"``)::
     python benchmarks/quality.py                       # both families, seed 0
     python benchmarks/quality.py --seeds 0 1 2         # median over seeds
     python benchmarks/quality.py --option quantizer=hard_sigmoid   # an ablation
+    python benchmarks/quality.py --layout 1            # a held-out mosaic layout
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ def _load_mosaic_module(path: Path):
     return mosaic
 
 
-def run(mosaic, family: str, seed: int, options: dict) -> dict:
-    img, truth = mosaic.mosaic(family)
+def run(mosaic, family: str, seed: int, options: dict, layout: int = 0) -> dict:
+    img, truth = mosaic.mosaic(family, seed=layout)
     k = int(truth.max()) + 1
     da = xr.DataArray(img, dims=("band", "y", "x"), coords={"band": ["red", "green", "blue", "nir"]})
     t0 = time.perf_counter()
@@ -64,6 +65,13 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to xr_ktextures.fit")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument(
+        "--layout",
+        type=int,
+        default=0,
+        help="seed of the mosaic's Voronoi layout and texture offsets (0: the reference mosaic; "
+        "others: held-out layouts of the same textures)",
+    )
     args = ap.parse_args()
     options = {}
     for item in args.option:
@@ -78,9 +86,9 @@ def main() -> None:
         f"keras backend {__import__('keras').backend.backend()}"
     )
     print(f"# command: python benchmarks/quality.py {' '.join(sys.argv[1:])}")
-    print(f"# options: {json.dumps(options) if options else 'defaults'}")
+    print(f"# options: {json.dumps(options) if options else 'defaults'}, mosaic layout {args.layout}")
     for family in args.families:
-        rows = [run(mosaic, family, s, options) for s in args.seeds]
+        rows = [run(mosaic, family, s, options, args.layout) for s in args.seeds]
         for r in rows:
             print(
                 f"{family:5s} k={r['k']} k-textures seed={r['seed']}  ari={r['ari']:.3f} nmi={r['nmi']:.3f} "
@@ -95,7 +103,7 @@ def main() -> None:
                 + " ".join(f"{m}={v:.3f}" for m, v in med.items())
             )
         if not args.no_baselines:
-            img, truth = mosaic.mosaic(family)
+            img, truth = mosaic.mosaic(family, seed=args.layout)
             k = int(truth.max()) + 1
             for name in ("kmeans_pixels", "kmeans_local_stats", "kmeans_gabor"):
                 s = mosaic.score(truth, getattr(mosaic, name)(img, k))

@@ -66,7 +66,7 @@ def test_halo_is_the_exact_context_radius(fitted: KTextures) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(100, 20, (1, 80, 80, 4)).astype(np.float32)
     h = fitted.halo
-    assert h == sum(fitted.dilations) + fitted.pool == 23
+    assert h == sum(fitted.dilations) + fitted.pool == 27
     z0 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(x)))
     far = x.copy()
     far[:, 40 + h + 1 :, :, :] = 0.0  # only pixels further than the halo from row 40 change

@@ -176,6 +176,20 @@ def test_fit_computes_only_the_sampled_chunks() -> None:
     assert len(set(computed)) == 3, computed
 
 
+def test_a_window_no_larger_than_a_patch_gives_that_patch_once() -> None:
+    from xr_ktextures.geo import describe
+    from xr_ktextures.sampling import sample_patches
+
+    rng = np.random.default_rng(0)
+    da = xr.DataArray(rng.random((4, 128, 128), dtype=np.float32), dims=("band", "y", "x")).chunk(64)
+    da, info = describe(da)
+    same = sample_patches(da, info, n_chunks=4, patches_per_chunk=8, patch_size=64, seed=0)
+    assert same.shape == (4, 64, 64, 4)  # four 64 px windows, one position each
+    assert len({p.tobytes() for p in same}) == 4
+    smaller = sample_patches(da, info, n_chunks=4, patches_per_chunk=8, patch_size=32, seed=0)
+    assert len(smaller) > 4 and len({p.tobytes() for p in smaller}) == len(smaller)
+
+
 def test_fit_selects_bands_by_name_and_segment_follows_the_model(cube) -> None:
     shuffled = cube.isel(band=[3, 2, 1, 0])
     m = xk.fit(

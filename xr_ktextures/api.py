@@ -62,9 +62,11 @@ def fit(
         Side of the training crops (px).
     sample_size : int, optional
         Side of the sampled patches the crops are cut from (px); default
-        ``max(patch_size, 256)`` (or the image size when smaller): the cluster
-        initialisation reads features at pixels at least ``halo`` from a patch edge, and
-        needs patches much wider than ``2 * halo`` to see enough of the image.
+        ``max(patch_size, 512)`` (or the image size when smaller), one window read per
+        sampled chunk: the cluster initialisation reads features at pixels at least
+        ``halo`` from a patch edge, and needs patches much wider than ``2 * halo`` to see
+        enough of the image (``docs/quality.md``). Identical patch positions in a window
+        are kept once.
     steps, batch_size : int
         Training budget (see :meth:`KTextures.fit`).
     seed : int
@@ -99,7 +101,7 @@ def fit(
     _check_k(k)
     da, info = describe(da, band_dim=band_dim, bands=bands)
     if sample_size is None:
-        sample_size = max(patch_size, min(256, da.sizes[info.y_dim], da.sizes[info.x_dim]))
+        sample_size = max(patch_size, min(512, da.sizes[info.y_dim], da.sizes[info.x_dim]))
     elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
     patches = sample_patches(

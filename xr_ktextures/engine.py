@@ -36,7 +36,7 @@ import numpy as np
 from keras import ops
 
 from ._errors import DeviceUnavailableError, InputError
-from .layers import box_mean
+from .layers import StraightThroughQuantizer, box_mean
 
 __all__ = [
     "DeviceUnavailableError",
@@ -255,6 +255,63 @@ def _merge(t: Any, r: int) -> Any:
     return ops.reshape(t, (-1, h * r, w * r, *rest))
 
 
+def _merge_all(t: Any, splits: list[int]) -> Any:
+    """Undo the splits ``splits`` (outermost first) of :func:`_split` in one transpose.
+
+    The same as ``_merge`` once per factor, innermost first, in one pass over memory.
+    """
+    if not splits:
+        return t
+    if len(splits) == 1:
+        return _merge(t, splits[0])
+    n = len(splits)
+    h, w = t.shape[1], t.shape[2]
+    rest = tuple(t.shape[3:])
+    factors = [r for r in reversed(splits) for _ in (0, 1)]  # (a_n, b_n, ..., a_1, b_1)
+    t = ops.reshape(t, (*factors, -1, h, w, *rest))
+    perm = (
+        2 * n,
+        2 * n + 1,
+        *range(0, 2 * n, 2),
+        2 * n + 2,
+        *range(1, 2 * n, 2),
+        *range(2 * n + 3, 2 * n + 3 + len(rest)),
+    )
+    t = ops.transpose(t, perm)
+    total = int(np.prod(splits))
+    return ops.reshape(t, (-1, h * total, w * total, *rest))
+
+
+def _relative_logits(model: Any) -> bool:
+    """Whether the label graph computes logits relative to class 0 and a running arg-max.
+
+    For the straight-through quantizer with TensorFlow and up to 8 classes. ``z_j - z_0``
+    (``j >= 1``) rank the classes as the k logits do, and folding the subtraction into the
+    head's weights leaves one channel fewer to compute, merge, pool and compare. A running
+    maximum over the channels (strict ``>``: the first maximal index wins, as ``argmax``)
+    takes about half the time of TensorFlow's ``argmax`` over the last axis on a CPU
+    (``benchmarks/throughput.py``). Other backends fuse or vectorise ``argmax`` well already.
+    """
+    return (
+        isinstance(model.quantizer, StraightThroughQuantizer)
+        and 2 <= model.k <= 8
+        and keras.backend.backend() == "tensorflow"
+    )
+
+
+def _labels_u8(model: Any, z: Any, relative: bool) -> Any:
+    """``uint8`` class of each pixel from the head's output (see :func:`_relative_logits`)."""
+    if not relative:
+        return ops.cast(model.quantizer.labels(z), "uint8")
+    best = ops.maximum(z[..., 0], 0.0)  # class 0's relative logit is 0
+    labels = ops.where(z[..., 0] > 0.0, np.uint8(1), np.uint8(0))
+    for j in range(1, int(z.shape[-1])):
+        zj = z[..., j]
+        labels = ops.where(zj > best, np.uint8(j + 1), labels)
+        best = ops.maximum(best, zj)
+    return labels
+
+
 def label_graph(model: Any, x: Any) -> Any:
     """Symbolic ``uint8`` labels of ``x``, a ``(B, H, W, bands)`` tensor with H and W multiples of 8.
 
@@ -285,19 +342,21 @@ def label_graph(model: Any, x: Any) -> Any:
     splits: list[int] = []  # split factors applied so far, outermost first
     b = 1  # current phase block = product of splits
     pooled = enc.pool > 0
-    kernel = enc.head.kernel
+    kernel, head_bias = enc.head.kernel, enc.head.bias
+    relative = _relative_logits(model)
+    if relative:
+        kernel, head_bias = kernel[..., 1:] - kernel[..., :1], head_bias[1:] - head_bias[:1]
     sizes = enc.head_channels(model.bands)
     parts = []
     if pooled:  # the head reads the hypercolumn: each map's share of the k logits, summed at the end
-        w0, b0 = kernel[:, :, : sizes[0]], enc.head.bias
+        w0, b0 = kernel[:, :, : sizes[0]], head_bias
         if fold:
             w0, b0 = folded(w0, b0)
         parts.append(ops.conv(t, w0, padding="valid") + b0)
     start = sizes[0]
     for i, (conv, d, nb) in enumerate(zip(enc.convs, enc.dilations, _phase_plan(enc.dilations))):
         if nb < b:  # a smaller dilation follows a larger one: back to the full grid
-            for r in reversed(splits):
-                t = _merge(t, r)
+            t = _merge_all(t, splits)
             splits, b = [], 1
         if nb > b:
             t = _split(t, nb // b)
@@ -308,9 +367,7 @@ def label_graph(model: Any, x: Any) -> Any:
         if pooled:
             part = ops.conv(t, kernel[:, :, start : start + enc.filters], padding="valid")  # per pixel: fine on phases
             start += enc.filters
-            for r in reversed(splits):
-                part = _merge(part, r)
-            parts.append(part)
+            parts.append(_merge_all(part, splits))
     if pooled:
         # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
         # chain into an accumulator with a per-step temporary that fails when two threads
@@ -318,12 +375,10 @@ def label_graph(model: Any, x: Any) -> Any:
         logits = ops.sum(ops.stack(parts), axis=0)
         # head and window mean are linear: pool the k logits, not the hypercolumn
         z = box_mean(logits, enc.pool)
-        return ops.cast(model.quantizer.labels(z), "uint8")
-    z = ops.conv(t, kernel, padding="valid") + enc.head.bias
-    labels = ops.cast(model.quantizer.labels(z), "uint8")  # per pixel: fine on the phases
-    for r in reversed(splits):
-        labels = _merge(labels, r)
-    return labels
+        return _labels_u8(model, z, relative)
+    z = ops.conv(t, kernel, padding="valid") + head_bias
+    labels = _labels_u8(model, z, relative)  # per pixel: fine on the phases
+    return _merge_all(labels, splits)
 
 
 class LabelEngine:

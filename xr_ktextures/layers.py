@@ -59,7 +59,15 @@ def box_mean(x: Any, radius: int) -> Any:
     if not radius:
         return x
     w = 2 * radius + 1
-    return ops.average_pool(ops.average_pool(x, (w, 1), 1, padding="same"), (1, w), 1, padding="same")
+    _, h, wd, c = x.shape
+    if h is not None and wd is not None and c is not None:
+        # the column pass as a pool over (H, 1) with W*C channels: the same sums, over
+        # contiguous memory (about 2x faster with TensorFlow on a CPU for a few channels)
+        cols = ops.average_pool(ops.reshape(x, (-1, h, 1, wd * c)), (w, 1), 1, padding="same")
+        cols = ops.reshape(cols, (-1, h, wd, c))
+    else:
+        cols = ops.average_pool(x, (w, 1), 1, padding="same")
+    return ops.average_pool(cols, (1, w), 1, padding="same")
 
 
 @keras.saving.register_keras_serializable(package=_PKG)

@@ -121,7 +121,7 @@ class KTextures(keras.Model):
     pool : int
         Radius of the window over which the mask CNN's hypercolumn (input and every
         hidden layer) is averaged before its 1x1 head; 0 reads the last layer unpooled.
-        :attr:`halo` is ``sum(dilations) + pool`` (+16 with the front end): 23 px by default.
+        :attr:`halo` is ``sum(dilations) + pool`` (+16 with the front end): 27 px by default.
     zero_mean : bool
         Zero-mean random 3x3 kernels in the mask CNN (texture responses, not brightness).
     cluster_init : bool, optional
@@ -188,7 +188,7 @@ class KTextures(keras.Model):
         encoder_filters: int = 32,
         dilations: Sequence[int] = (1, 2, 4),
         frontend: bool = False,
-        pool: int = 16,
+        pool: int = 20,
         zero_mean: bool = True,
         cluster_init: bool | None = None,
         cluster_rounds: int = 20,
@@ -382,7 +382,7 @@ class KTextures(keras.Model):
             ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
         steps : int
             Optimisation steps (0: the cluster initialisation only). With the cluster
-            initialisation the default fit takes ~57 s (k=3) to ~67 s (k=5) in all on a
+            initialisation the default fit takes ~37–55 s (k=3) to ~55–57 s (k=5) in all on a
             2-core CPU with TensorFlow (``benchmarks/quality.py``); the cost grows with k.
         batch_size, patch_size : int
             Crops per step and their size (a multiple of 16, >= 32).

@@ -124,7 +124,8 @@ def sample_patches(
         xs = rng.integers(0, wd - patch_size + 1, patches_per_chunk)
         # summed-area table: O(1) "any bad pixel in this patch" per candidate
         sat = np.pad(bad.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        for y, x in zip(ys, xs):
+        # a window no larger than a patch offers one position: keep each position once
+        for y, x in dict.fromkeys(zip(ys.tolist(), xs.tolist())):
             y2, x2 = y + patch_size, x + patch_size
             if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] == 0:
                 patches.append(w[y:y2, x:x2])
