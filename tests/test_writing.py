@@ -47,12 +47,14 @@ def test_windowed_store_is_identical_to_a_plain_to_zarr(model, tmp_path) -> None
 def test_each_window_computes_only_its_chunks_and_their_neighbours(model, tmp_path) -> None:
     log = ComputeLog()
 
-    def chunk(block_info=None):  # 6 x 6 input chunks of 24 px (>= the default halo: no merging)
-        log.record(tuple(block_info[None]["chunk-location"][1:]))
-        return np.random.default_rng(block_info[None]["chunk-location"]).uniform(0, 255, (4, 24, 24))
+    assert model.halo <= 32  # 6 x 6 input chunks of 32 px, at least the halo: no merging
 
-    data = dsa.map_blocks(chunk, dtype="float64", chunks=((4,), (24,) * 6, (24,) * 6))
-    labels = xk.segment(make_cube(144, 144).copy(data=data), model)
+    def chunk(block_info=None):
+        log.record(tuple(block_info[None]["chunk-location"][1:]))
+        return np.random.default_rng(block_info[None]["chunk-location"]).uniform(0, 255, (4, 32, 32))
+
+    data = dsa.map_blocks(chunk, dtype="float64", chunks=((4,), (32,) * 6, (32,) * 6))
+    labels = xk.segment(make_cube(192, 192).copy(data=data), model)
     with log, dask.config.set(scheduler="sync"):
         xk.write_zarr(labels, tmp_path / "l.zarr", window=2)
     assert len(log.per_call) == 9  # one compute per 2 x 2 window, nothing before

@@ -190,6 +190,24 @@ def test_a_window_no_larger_than_a_patch_gives_that_patch_once() -> None:
     assert len(smaller) > 4 and len({p.tobytes() for p in smaller}) == len(smaller)
 
 
+def test_a_nan_edge_on_an_image_barely_larger_than_the_window_falls_back_with_a_warning() -> None:
+    from xr_ktextures.geo import describe
+    from xr_ktextures.sampling import sample_patches
+
+    rng = np.random.default_rng(0)
+    img = rng.random((4, 100, 130), dtype=np.float32)
+    img[:, 0, :] = np.nan  # a NaN first row, as on a snapped STAC grid: no 100 px window is clean
+    da, info = describe(xr.DataArray(img, dims=("band", "y", "x")))
+    with pytest.raises(InputError, match="contain nodata/NaN"):
+        sample_patches(da, info, n_chunks=2, patches_per_chunk=4, patch_size=100)
+    with pytest.warns(UserWarning, match="no 100 px sample window free of nodata/NaN.*sampled 75 px"):
+        patches = sample_patches(da, info, n_chunks=2, patches_per_chunk=4, patch_size=100, min_size=32)
+    assert patches.shape[1:] == (75, 75, 4) and np.isfinite(patches).all()
+    with pytest.warns(UserWarning, match="sampled 75 px windows"):  # fit's default sample_size is the image's 100 px
+        model = xk.fit(da, k=2, steps=1, batch_size=2, patch_size=32, verbose=0)
+    assert model.fitted
+
+
 def test_fit_selects_bands_by_name_and_segment_follows_the_model(cube) -> None:
     shuffled = cube.isel(band=[3, 2, 1, 0])
     m = xk.fit(

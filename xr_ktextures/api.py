@@ -66,7 +66,9 @@ def fit(
         sampled chunk: the cluster initialisation reads features at pixels at least
         ``halo`` from a patch edge, and needs patches much wider than ``2 * halo`` to see
         enough of the image (``docs/quality.md``). Identical patch positions in a window
-        are kept once.
+        are kept once. Where nodata/NaN leaves no such window (an image barely larger
+        than ``sample_size`` with a NaN edge), smaller windows, down to ``patch_size``,
+        are sampled with a warning.
     steps, batch_size : int
         Training budget (see :meth:`KTextures.fit`).
     seed : int
@@ -105,7 +107,13 @@ def fit(
     elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
     patches = sample_patches(
-        da, info, n_chunks=n_chunks, patches_per_chunk=patches_per_chunk, patch_size=int(sample_size), seed=seed
+        da,
+        info,
+        n_chunks=n_chunks,
+        patches_per_chunk=patches_per_chunk,
+        patch_size=int(sample_size),
+        min_size=patch_size,
+        seed=seed,
     )
     model = KTextures(k=k, bands=da.sizes[info.band_dim], band_names=info.band_names, seed=seed, **model_options)
     return model.fit(patches, steps=steps, batch_size=batch_size, patch_size=patch_size, verbose=verbose)

@@ -7,6 +7,8 @@ nodata/NaN pixel are skipped. numpy-backed arrays are treated as one chunk per s
 
 from __future__ import annotations
 
+import warnings
+
 import dask
 import numpy as np
 import xarray as xr
@@ -44,6 +46,7 @@ def sample_patches(
     patches_per_chunk: int = 16,
     patch_size: int = 64,
     max_window: int = 512,
+    min_size: int | None = None,
     seed: int = 0,
 ) -> np.ndarray:
     """Compute a random sample of chunks and cut ``(N, patch, patch, bands)`` float32 patches.
@@ -62,6 +65,10 @@ def sample_patches(
         Side of each patch in pixels.
     max_window : int
         Largest window side read from one chunk (bounds memory with huge chunks).
+    min_size : int, optional
+        When no window holds a ``patch_size`` patch free of nodata/NaN (e.g. an image
+        barely larger than a patch with a NaN edge), retry on the same windows with
+        patches 3/4 the size, down to ``min_size``, and warn. Default: no fallback.
     seed : int
         Seed of the random choice of windows and patches.
 
@@ -113,26 +120,48 @@ def sample_patches(
         selections.append(data[(*idx, slice(y0, y1), slice(x0, x1), slice(None))])
     windows = dask.compute(*selections) if any(hasattr(s, "dask") for s in selections) else selections
     nodata = info.nodata
-    patches = []
-    for w in windows:
-        w = np.asarray(w, dtype=np.float32)
-        bad = invalid_pixels(w, nodata)
-        h, wd = bad.shape
-        if h < patch_size or wd < patch_size:
-            continue
-        ys = rng.integers(0, h - patch_size + 1, patches_per_chunk)
-        xs = rng.integers(0, wd - patch_size + 1, patches_per_chunk)
-        # summed-area table: O(1) "any bad pixel in this patch" per candidate
-        sat = np.pad(bad.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        # a window no larger than a patch offers one position: keep each position once
-        for y, x in dict.fromkeys(zip(ys.tolist(), xs.tolist())):
-            y2, x2 = y + patch_size, x + patch_size
-            if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] == 0:
-                patches.append(w[y:y2, x:x2])
+    sizes = [patch_size]
+    while min_size is not None and sizes[-1] > min_size:  # fall back in 3/4 steps to min_size
+        sizes.append(max(min_size, sizes[-1] * 3 // 4))
+    arrays = [np.asarray(w, dtype=np.float32) for w in windows]
+    # summed-area tables: O(1) "any bad pixel in this patch" per candidate position
+    sats = [np.pad(invalid_pixels(w, nodata).cumsum(0).cumsum(1), ((1, 0), (1, 0))) for w in arrays]
+    for size in sizes:
+        patches = _valid_patches(arrays, sats, size, patches_per_chunk, rng)
+        if patches:
+            break
     if not patches:
         raise InputError(
             f"all {len(windows) * patches_per_chunk} sampled patches contain nodata/NaN "
             f"(nodata={nodata}); sample more chunks (n_chunks=...), use a smaller patch_size, "
             "or check that the input holds valid data."
         )
+    if size != patch_size:
+        warnings.warn(
+            f"no {patch_size} px sample window free of nodata/NaN was found in the {len(windows)} sampled "
+            f"windows; sampled {size} px windows instead. Smaller windows can lower the clustering "
+            "quality (docs/quality.md); sample more chunks (n_chunks=...) or pass a smaller "
+            "sample_size to silence this.",
+            UserWarning,
+            stacklevel=3,
+        )
     return np.stack(patches)
+
+
+def _valid_patches(
+    arrays: list[np.ndarray], sats: list[np.ndarray], size: int, per_window: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Up to ``per_window`` random ``size`` px patches per window that hold no bad pixel."""
+    patches = []
+    for w, sat in zip(arrays, sats):
+        h, wd = w.shape[:2]
+        if h < size or wd < size:
+            continue
+        ys = rng.integers(0, h - size + 1, per_window)
+        xs = rng.integers(0, wd - size + 1, per_window)
+        # a window no larger than a patch offers one position: keep each position once
+        for y, x in dict.fromkeys(zip(ys.tolist(), xs.tolist())):
+            y2, x2 = y + size, x + size
+            if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] == 0:
+                patches.append(w[y:y2, x:x2])
+    return patches
