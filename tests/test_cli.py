@@ -22,6 +22,21 @@ def test_demo_writes_labels_simulation_model_and_figure(tmp_path, capsys) -> Non
     assert "wrote" in capsys.readouterr().out
 
 
+def test_the_command_trains_with_fit_s_default_budget(monkeypatch, capsys) -> None:
+    import inspect
+
+    from xr_ktextures import api, cli
+
+    calls = []
+    monkeypatch.setattr(api, "fit", lambda da, k, **kw: calls.append(kw) or "fitted")
+    assert cli._fit(None, 3, None, 0, 0) == "fitted" and "steps" not in calls[-1]  # fit's own default
+    assert cli._fit(None, 3, 7, 0, 0) == "fitted" and calls[-1]["steps"] == 7
+    default = inspect.signature(xk.fit).parameters["steps"].default
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert f"default: fit's, {default}" in capsys.readouterr().out
+
+
 def test_fit_then_segment_with_the_saved_model(tmp_path) -> None:
     model = tmp_path / "m.keras"
     assert main(["fit", xk.sample_path(), str(model), "-k", "3", "--steps", "1", "--no-progress"]) == 0

@@ -57,10 +57,11 @@ def _write_labels(labels: Any, path: Path) -> None:
     _atomic_write(path, lambda tmp: labels.rio.to_raster(tmp, driver="GTiff", compress="deflate", tiled=True))
 
 
-def _fit(da: Any, k: int, steps: int, seed: int, verbose: int) -> Any:
+def _fit(da: Any, k: int, steps: int | None, seed: int, verbose: int) -> Any:
     from . import api
 
-    return api.fit(da, k, steps=steps, seed=seed, verbose=verbose)
+    budget: dict[str, Any] = {} if steps is None else {"steps": steps}  # None: the library's default
+    return api.fit(da, k, seed=seed, verbose=verbose, **budget)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -73,7 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"xr-ktextures demo: sample {xk.sample_path()}", flush=True)
     da = _open(xk.sample_path()).assign_coords(band=["red", "green", "blue", "nir"])
     t0 = time.perf_counter()
-    print(f"fitting k={args.k} on a sample of chunks ({args.steps} steps) ...", flush=True)
+    steps = "default" if args.steps is None else args.steps
+    print(f"fitting k={args.k} on a sample of chunks ({steps} steps) ...", flush=True)
     model = _fit(da, args.k, args.steps, args.seed, 1 if args.progress else 0)
     t1 = time.perf_counter()
     labels = xk.segment(da, model).compute()
@@ -131,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser, k_required: bool, k_default: int | None = None) -> None:
         sp.add_argument("-k", type=int, required=k_required, default=k_default, help="number of classes (2-128)")
-        sp.add_argument("--steps", type=int, default=450, help="training steps (default 450)")
+        sp.add_argument("--steps", type=int, default=None, help="training steps (default: fit's, 300)")
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sp.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
