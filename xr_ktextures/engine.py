@@ -246,24 +246,14 @@ def _split(t: Any, r: int) -> Any:
     return ops.reshape(t, (-1, h // r, w // r, c))
 
 
-def _merge(t: Any, r: int) -> Any:
-    """Inverse of :func:`_split` for (r*r*B, h, w) or (r*r*B, h, w, C)."""
-    h, w = t.shape[1], t.shape[2]
-    rest = tuple(t.shape[3:])
-    t = ops.reshape(t, (r, r, -1, h, w, *rest))
-    t = ops.transpose(t, (2, 3, 0, 4, 1, *range(5, 5 + len(rest))))
-    return ops.reshape(t, (-1, h * r, w * r, *rest))
-
-
 def _merge_all(t: Any, splits: list[int]) -> Any:
     """Undo the splits ``splits`` (outermost first) of :func:`_split` in one transpose.
 
-    The same as ``_merge`` once per factor, innermost first, in one pass over memory.
+    For ``(prod(r)^2 * B, h, w)`` or ``(prod(r)^2 * B, h, w, C)``; nested splits are
+    undone in one pass over memory, not one merge per factor.
     """
     if not splits:
         return t
-    if len(splits) == 1:
-        return _merge(t, splits[0])
     n = len(splits)
     h, w = t.shape[1], t.shape[2]
     rest = tuple(t.shape[3:])
@@ -337,7 +327,7 @@ def label_graph(model: Any, x: Any) -> Any:
         for d, p in zip(fe.dilations, _phase_plan(fe.dilations)):
             # a dilated 7x7 Gabor filter is a dense one on the p x p phases of the 1-band grey image
             e = fe.energy(_split(grey, p), d // p) if p > 1 else fe.energy(grey, d)
-            energies.append(_merge(e, p) if p > 1 else e)
+            energies.append(_merge_all(e, [p] if p > 1 else []))
         t = fe.combine(energies, t)
     splits: list[int] = []  # split factors applied so far, outermost first
     b = 1  # current phase block = product of splits
