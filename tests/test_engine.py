@@ -155,16 +155,3 @@ def test_threads_sharing_one_compiled_graph_give_the_serial_labels() -> None:
     assert len(np.unique(serial)) >= 2
     for labels in threaded:
         np.testing.assert_array_equal(labels, serial)
-
-
-@pytest.mark.parametrize("splits", [[2], [2, 2], [2, 4], [4, 2], [2, 2, 2]])
-def test_one_merge_undoes_nested_phase_splits(splits) -> None:
-    from xr_ktextures.engine import _merge_all, _split
-
-    x = np.random.default_rng(0).random((2, 16, 24, 3)).astype("float32")
-    t = x
-    for r in splits:
-        t = _split(t, r)
-    assert not np.array_equal(np.asarray(t)[:2], x)  # the split really reordered the pixels
-    np.testing.assert_array_equal(np.asarray(_merge_all(t, splits)), x)
-    np.testing.assert_array_equal(np.asarray(_merge_all(t[..., 0], splits)), x[..., 0])  # labels: no channel axis

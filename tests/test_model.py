@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from xr_ktextures import NODATA, InputError, KTextures, NotFittedError, WeightsNotFoundError
+from xr_ktextures.cluster import POOL_LADDER
 from xr_ktextures.layers import HardSigmoidQuantizer, StraightThroughQuantizer
 from xr_ktextures.model import position_noise
 
@@ -66,7 +67,8 @@ def test_halo_is_the_exact_context_radius(fitted: KTextures) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(100, 20, (1, 80, 80, 4)).astype(np.float32)
     h = fitted.halo
-    assert h == sum(fitted.dilations) + fitted.pool == 27
+    assert fitted.pool in POOL_LADDER and fitted.view in ("colour", "texture", "both")
+    assert h == (sum(fitted.dilations) if fitted.view != "colour" else 0) + fitted.pool
     z0 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(x)))
     far = x.copy()
     far[:, 40 + h + 1 :, :, :] = 0.0  # only pixels further than the halo from row 40 change
@@ -206,13 +208,13 @@ def test_cluster_initialisation_reads_features_a_few_patches_at_a_time(monkeypat
     # took 11 GB; the initialisation must bound each call by pixels, not by patch count
     model = KTextures(k=3, seed=0)
     seen: list[tuple[int, ...]] = []
-    original = model.encoder.features
+    original = model.encoder.hypercolumn
 
     def spy(x):
         seen.append(tuple(x.shape))
         return original(x)
 
-    monkeypatch.setattr(model.encoder, "features", spy)
+    monkeypatch.setattr(model.encoder, "hypercolumn", spy)
     patches = np.random.default_rng(0).random((6, 320, 320, 4), dtype=np.float32)
     model.fit(patches, steps=0, verbose=0)
     assert sum(s[0] for s in seen) == 6

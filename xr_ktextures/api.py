@@ -7,6 +7,7 @@ attach coordinates, CRS and attributes. The ``.ktex`` accessor forwards here.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from ._errors import InputError, NotFittedError
 from .engine import check_tile, normalize_device
 from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
 from .inference import predict_blocks
-from .model import MAX_K, NODATA, KTextures
+from .model import MAX_K, NODATA, KTextures, _timing
 from .sampling import sample_patches
 
 __all__ = ["fit", "load_model", "segment", "simulate"]
@@ -33,8 +34,8 @@ def fit(
     patches_per_chunk: int = 8,
     patch_size: int = 64,
     sample_size: int | None = None,
-    steps: int = 300,
-    batch_size: int = 8,
+    steps: int = 60,
+    batch_size: int = 4,
     seed: int = 0,
     verbose: int | str = "auto",
     **model_options: Any,
@@ -106,6 +107,7 @@ def fit(
         sample_size = max(patch_size, min(512, da.sizes[info.y_dim], da.sizes[info.x_dim]))
     elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
+    t0 = time.perf_counter()
     patches = sample_patches(
         da,
         info,
@@ -115,6 +117,7 @@ def fit(
         min_size=patch_size,
         seed=seed,
     )
+    _timing("sample", t0)
     model = KTextures(k=k, bands=da.sizes[info.band_dim], band_names=info.band_names, seed=seed, **model_options)
     return model.fit(patches, steps=steps, batch_size=batch_size, patch_size=patch_size, verbose=verbose)
 

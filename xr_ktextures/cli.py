@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser, k_required: bool, k_default: int | None = None) -> None:
         sp.add_argument("-k", type=int, required=k_required, default=k_default, help="number of classes (2-128)")
-        sp.add_argument("--steps", type=int, default=None, help="training steps (default: fit's, 300)")
+        sp.add_argument("--steps", type=int, default=None, help="training steps (default: fit's, 60)")
         sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sp.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 

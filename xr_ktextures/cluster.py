@@ -20,28 +20,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Clustering", "discriminative_kmeans", "kmeans", "linear_head"]
-
-
-def _sq_dist(x: np.ndarray, c: np.ndarray, xx: np.ndarray | None = None) -> np.ndarray:
-    xx = (x * x).sum(1) if xx is None else xx
-    return np.maximum(xx[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None, :], 0.0)
-
-
-def _means(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Mean of each cluster's rows (one matrix product, not k masked means); empty clusters give 0."""
-    onehot = np.zeros((len(x), k))
-    onehot[np.arange(len(x)), labels] = 1.0
-    return (onehot.T @ x) / np.maximum(onehot.sum(0), 1.0)[:, None]
+__all__ = [
+    "POOL_LADDER",
+    "Clustering",
+    "ViewChoice",
+    "choose_view",
+    "discriminative_kmeans",
+    "fisher_score",
+    "kmeans",
+    "linear_head",
+]
 
 
 def kmeans(
-    x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, iterations: int = 50
+    x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, iterations: int = 100
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's k-means with k-means++ seeding and restarts; returns (centroids, labels).
+    """scikit-learn's k-means (k-means++ seeding, restarts); returns (centroids, labels).
 
-    Empty clusters are re-seeded at the point farthest from its centroid, so all k
-    clusters are always in use when ``x`` has at least k distinct rows.
+    A cluster left empty (fewer than k distinct rows nearby) is re-seeded at the point
+    farthest from its centroid, so all k clusters are in use when ``x`` has at least k
+    distinct rows.
 
     Parameters
     ----------
@@ -50,7 +48,7 @@ def kmeans(
     k : int
         Number of clusters.
     rng : numpy.random.Generator
-        Source of the k-means++ seeding.
+        Source of the seed given to scikit-learn.
     n_init : int
         Restarts; the one with the lowest inertia is kept.
     iterations : int
@@ -72,36 +70,32 @@ def kmeans(
     >>> sorted(np.bincount(lab).tolist())
     [50, 50]
     """
+    import warnings
+
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
     x = np.asarray(x, np.float64)
-    n = len(x)
-    xx = (x * x).sum(1)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for _ in range(n_init):
-        centres = [x[rng.integers(n)]]
-        d2 = _sq_dist(x, centres[0][None], xx)[:, 0]
-        for _ in range(1, k):
-            p = d2 / d2.sum() if d2.sum() > 0 else None
-            centres.append(x[rng.choice(n, p=p)])
-            d2 = np.minimum(d2, _sq_dist(x, centres[-1][None], xx)[:, 0])
-        c = np.stack(centres)
-        labels = np.zeros(n, np.int64)
-        for it in range(iterations):
-            d = _sq_dist(x, c, xx)
-            new = d.argmin(1)
-            counts = np.bincount(new, minlength=k)
-            for j in np.flatnonzero(counts == 0):  # re-seed an empty cluster at the worst-fitted point
-                far = int(d[np.arange(n), new].argmax())
-                new[far] = j
-                d[far] = 0.0
-            if it and np.array_equal(new, labels):
+    # one OpenMP thread: after a Keras/TensorFlow run its thread pools still spin, and
+    # scikit-learn's OpenMP threads beside them ran 2-10x slower on 2 cores (measured)
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="openmp"):
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate points: handled below
+        km = KMeans(k, n_init=n_init, max_iter=iterations, random_state=int(rng.integers(2**31 - 1))).fit(x)
+    labels = km.labels_.astype(np.int64)
+    centres = km.cluster_centers_
+    counts = np.bincount(labels, minlength=k)
+    if (counts == 0).any():
+        d = ((x - centres[labels]) ** 2).sum(1)
+        for j in np.flatnonzero(counts == 0):
+            donors = np.flatnonzero(np.bincount(labels, minlength=k)[labels] > 1)
+            if not len(donors):
                 break
-            labels = new
-            c = _means(x, labels, k)
-        inertia = float(_sq_dist(x, c, xx)[np.arange(n), labels].sum())
-        if best is None or inertia < best[0]:
-            best = (inertia, c, labels)
-    assert best is not None
-    return best[1], best[2]
+            far = donors[int(d[donors].argmax())]
+            labels[far] = j
+            d[far] = -1.0
+        centres = np.stack([x[labels == j].mean(0) if (labels == j).any() else centres[j] for j in range(k)])
+    return centres, labels
 
 
 def _lda(x: np.ndarray, labels: np.ndarray, k: int, shrink: float = 1e-3) -> np.ndarray:
@@ -241,3 +235,203 @@ def linear_head(c: Clustering, temperature: float = 1.0) -> tuple[np.ndarray, np
     kernel = a / c.scale[:, None]
     bias = -(c.mean @ kernel) - 0.5 * (c.centroids**2).sum(1)
     return (kernel / temperature).astype(np.float32), (bias / temperature).astype(np.float32)
+
+
+POOL_LADDER = (1, 3, 8, 20)
+"""Context radii (px) of the candidate views: a geometric ladder, from a pixel's close
+neighbourhood (noise averaged, parcel edges kept) to a 41 px window (texture)."""
+
+TEXTURE_POOLS = (8, 20)
+"""Radii at which texture views are tried (texture needs some area to be measured)."""
+
+TEXTURE_DIMS = 12
+"""Whitened principal components kept of the hidden (texture) maps in each view."""
+
+
+def fisher_score(x: np.ndarray, labels: np.ndarray, k: int, shrink: float = 1e-2) -> float:
+    """Fisher's criterion ``trace(S_w^-1 S_b)`` of a clustering: between over within scatter.
+
+    Invariant to any invertible linear map of ``x``; for a clustering that merely cuts
+    a single Gaussian cloud it stays near a constant whatever the noise level, and it
+    grows when the clusters are really apart. :func:`choose_view` compares clusterings
+    with it in one common feature space.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(n, d)`` features.
+    labels : numpy.ndarray
+        ``(n,)`` cluster of each row.
+    k : int
+        Number of clusters.
+    shrink : float
+        Ridge added to the within-class scatter, as a fraction of its mean eigenvalue.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(0, 1, (400, 2)); truth = np.arange(400) % 2; x[truth == 1] += 4
+    >>> fisher_score(x, truth, 2) > fisher_score(x, rng.integers(0, 2, 400), 2)
+    True
+    """
+    x = np.asarray(x, np.float64)
+    d = x.shape[1]
+    onehot = np.zeros((len(x), k))
+    onehot[np.arange(len(x)), labels] = 1.0
+    counts = onehot.sum(0)
+    means = (onehot.T @ x) / np.maximum(counts, 1.0)[:, None]
+    centred = x - means[labels]
+    sw = centred.T @ centred / len(x)
+    dev = means - x.mean(0)
+    sb = (dev * counts[:, None]).T @ dev / len(x)
+    sw += shrink * np.trace(sw) / d * np.eye(d)
+    return float(np.trace(np.linalg.solve(sw, sb)))
+
+
+@dataclass
+class ViewChoice:
+    """Result of :func:`choose_view`: the chosen view, its radius and the exact head.
+
+    Parameters
+    ----------
+    view : str
+        ``"colour"``, ``"texture"`` or ``"both"`` (see :class:`~xr_ktextures.layers.MaskEncoder`).
+    pool : int
+        Context radius in pixels.
+    kernel : numpy.ndarray
+        ``(d, k)`` head weights over the whole hypercolumn (zero where the view does not read).
+    bias : numpy.ndarray
+        ``(k,)`` head offsets.
+    labels : numpy.ndarray
+        Cluster of each sampled pixel.
+    scores : dict
+        Fisher score of every candidate, keyed ``"view@pool"``.
+    """
+
+    view: str
+    pool: int
+    kernel: np.ndarray
+    bias: np.ndarray
+    labels: np.ndarray
+    scores: dict[str, float]
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, a)`` with ``x @ A + a`` zero-mean, unit-variance per column."""
+    mean, sd = x.mean(0), x.std(0)
+    sd = np.where(sd > 1e-8, sd, 1.0)
+    return np.diag(1.0 / sd), -mean / sd
+
+
+def _whitened_pca(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, a)`` with ``x @ A + a`` the first ``dims`` principal components of the standardised ``x``, whitened."""
+    a_std, b_std = _standardiser(x)
+    z = x @ a_std + b_std
+    evals, evecs = np.linalg.eigh(z.T @ z / len(z))
+    order = np.argsort(evals)[::-1][: min(dims, z.shape[1])]
+    v = evecs[:, order] / np.sqrt(np.maximum(evals[order], 1e-12))
+    return a_std @ v, b_std @ v
+
+
+def choose_view(
+    pooled: dict[int, np.ndarray],
+    first: int,
+    k: int,
+    *,
+    seed: int = 0,
+    rounds: int = 6,
+    candidates: list[tuple[str, int]] | None = None,
+) -> ViewChoice:
+    """Pick the context radius and the colour/texture mix from the data, and the head for it.
+
+    Each candidate view (by default the input bands pooled at every radius of
+    :data:`POOL_LADDER`, and the hidden texture maps, alone and with the bands, at every
+    radius of :data:`TEXTURE_POOLS`) is clustered by :func:`discriminative_kmeans`. The
+    clusterings are then compared by :func:`fisher_score` in *one* space that holds every
+    view (so the scores are comparable), and the most separated one is kept. Colour that
+    is clean enough to separate classes wins at a small radius (small parcels keep their
+    edges); texture wins where colour cannot separate; a larger radius wins only when the
+    classes' regions are larger than the window (it does not blur them into each other).
+
+    Parameters
+    ----------
+    pooled : dict of int to numpy.ndarray
+        For each radius, the ``(n, d)`` hypercolumn (the ``first`` input channels, then
+        the hidden maps) averaged over that window, at the *same* ``n`` sampled pixels.
+    first : int
+        Number of input (colour) channels at the start of the hypercolumn.
+    k : int
+        Number of clusters.
+    seed : int
+        Seed of the k-means.
+    rounds : int
+        Most discriminant rounds of :func:`discriminative_kmeans` per candidate.
+    candidates : list of (str, int), optional
+        ``(view, radius)`` pairs to try (radii must be keys of ``pooled``); default as above.
+
+    Returns
+    -------
+    ViewChoice
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.arange(600) % 2
+    >>> pooled = {r: rng.normal(0, 1, (600, 6)) for r in POOL_LADDER}
+    >>> pooled[3][:, 0] += 5 * truth  # one band separates at radius 3
+    >>> choice = choose_view(pooled, first=2, k=2, seed=0)
+    >>> choice.view, choice.pool, choice.kernel.shape
+    ('colour', 3, (6, 2))
+    """
+    d = next(iter(pooled.values())).shape[1]
+    has_texture = d > first
+    if candidates is None:
+        candidates = [("colour", r) for r in POOL_LADDER if r in pooled]
+        if has_texture:
+            candidates += [(v, r) for r in TEXTURE_POOLS if r in pooled for v in ("texture", "both")]
+    blocks: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def block(part: tuple[str, int]) -> np.ndarray:
+        kind, r = part
+        x = pooled[r][:, :first] if kind == "colour" else pooled[r][:, first:]
+        if part not in blocks:
+            blocks[part] = _standardiser(x) if kind == "colour" else _whitened_pca(x, TEXTURE_DIMS)
+        a, b = blocks[part]
+        return x @ a + b
+
+    def parts(view: str, r: int) -> list[tuple[str, int]]:
+        return {"colour": [("colour", r)], "texture": [("texture", r)]}.get(view, [("colour", r), ("texture", r)])
+
+    full = None
+    if len(candidates) > 1:  # the common space: every colour and texture block of the candidates
+        every = sorted({p for v, r in candidates for p in parts(v, r)}, key=lambda p: (p[0], p[1]))
+        full = np.concatenate([block(p) for p in every], axis=1)
+    best: tuple[float, str, int, Clustering] | None = None
+    scores = {}
+    for view, r in candidates:
+        z = np.concatenate([block(p) for p in parts(view, r)], axis=1)
+        c = discriminative_kmeans(z, k, rounds=rounds, seed=seed, n_init=2)
+        score = fisher_score(full, c.labels, k) if full is not None else 0.0
+        scores[f"{view}@{r}"] = score
+        if best is None or score > best[0]:
+            best = (score, view, r, c)
+    assert best is not None
+    _, view, r, c = best
+    kz, bz = linear_head(c)  # over the view's own features z = x @ A + a
+    kernel = np.zeros((d, k), np.float64)
+    bias = bz.astype(np.float64)
+    offset = 0
+    for part in parts(view, r):
+        a, b = blocks[part]
+        m = a.shape[1]
+        rows = slice(0, first) if part[0] == "colour" else slice(first, d)
+        kernel[rows] += a @ kz[offset : offset + m]
+        bias += b @ kz[offset : offset + m]
+        offset += m
+    return ViewChoice(view, r, kernel.astype(np.float32), bias.astype(np.float32), c.labels, scores)

@@ -1,15 +1,8 @@
 """Fast label inference: a compiled, tiled, device-aware forward pass of the mask branch.
 
-Training runs the mask CNN as written (dilated convolutions). Inference computes the
-same function faster:
-
-* **Phase decomposition** of the dilated convolutions. A 3x3 convolution with dilation
-  ``d`` on the full grid is an ordinary 3x3 convolution on each of the ``d x d``
-  interleaved sub-grids (phases). The image is split into phases once per step up in
-  dilation (``1 -> 2 -> 4``: two reshapes of the hidden channels), every convolution
-  after that is a dense one, the labels are computed per phase and only the ``uint8``
-  labels are interleaved back. Backends implement dilated convolutions by doing this
-  split and merge around *every* such convolution, on all hidden channels.
+* **The model's own layers** (:func:`label_graph`): the mask branch is described once,
+  in :class:`~xr_ktextures.layers.MaskEncoder`, which computes only what its view reads
+  and pools the k logits, not the hypercolumn.
 * **A compiled graph** per tile shape (Keras ``predict_on_batch``: ``tf.function``
   under TensorFlow, ``jax.jit`` under JAX), cached per model, device and shape.
 * **Tiles** of fixed size with a halo of context, batched up to a pixel budget, so
@@ -17,9 +10,7 @@ same function faster:
   Tiles are placed so that every tile has the same shape (the last one in a row is
   shifted back to end at the edge), so one graph serves a whole block.
 
-Labels equal those of the reference path (``model.quantizer.labels(model.encoder(
-model.scaler(x)))``) up to floating-point summation order: identical on the test
-images, and exactly the same whatever the tiling or chunking.
+Labels are exactly the same whatever the tiling or chunking.
 """
 
 from __future__ import annotations
@@ -36,7 +27,6 @@ import numpy as np
 from keras import ops
 
 from ._errors import DeviceUnavailableError, InputError
-from .layers import StraightThroughQuantizer, box_mean
 
 __all__ = [
     "DeviceUnavailableError",
@@ -223,152 +213,14 @@ def bytes_per_pixel(model: Any) -> int:
     return 4 * floats
 
 
-def _phase_plan(dilations: tuple[int, ...]) -> list[int]:
-    """Phase block of each convolution: the largest power of two up to 8 that divides its dilation.
-
-    >>> _phase_plan((1, 2, 4)), _phase_plan((1, 2, 4, 8)), _phase_plan((3, 2, 1))
-    ([1, 2, 4], [1, 2, 4, 8], [1, 2, 1])
-    """
-    plan = []
-    for d in dilations:
-        p = 1
-        while d % (2 * p) == 0 and 2 * p <= 8:
-            p *= 2
-        plan.append(p)
-    return plan
-
-
-def _split(t: Any, r: int) -> Any:
-    """(B, H, W, C) -> (r*r*B, H/r, W/r, C): the r x r phases, phase-major."""
-    _, h, w, c = t.shape
-    t = ops.reshape(t, (-1, h // r, r, w // r, r, c))
-    t = ops.transpose(t, (2, 4, 0, 1, 3, 5))
-    return ops.reshape(t, (-1, h // r, w // r, c))
-
-
-def _merge_all(t: Any, splits: list[int]) -> Any:
-    """Undo the splits ``splits`` (outermost first) of :func:`_split` in one transpose.
-
-    For ``(prod(r)^2 * B, h, w)`` or ``(prod(r)^2 * B, h, w, C)``; nested splits are
-    undone in one pass over memory, not one merge per factor.
-    """
-    if not splits:
-        return t
-    n = len(splits)
-    h, w = t.shape[1], t.shape[2]
-    rest = tuple(t.shape[3:])
-    factors = [r for r in reversed(splits) for _ in (0, 1)]  # (a_n, b_n, ..., a_1, b_1)
-    t = ops.reshape(t, (*factors, -1, h, w, *rest))
-    perm = (
-        2 * n,
-        2 * n + 1,
-        *range(0, 2 * n, 2),
-        2 * n + 2,
-        *range(1, 2 * n, 2),
-        *range(2 * n + 3, 2 * n + 3 + len(rest)),
-    )
-    t = ops.transpose(t, perm)
-    total = int(np.prod(splits))
-    return ops.reshape(t, (-1, h * total, w * total, *rest))
-
-
-def _relative_logits(model: Any) -> bool:
-    """Whether the label graph computes logits relative to class 0 and a running arg-max.
-
-    For the straight-through quantizer with TensorFlow and up to 8 classes. ``z_j - z_0``
-    (``j >= 1``) rank the classes as the k logits do, and folding the subtraction into the
-    head's weights leaves one channel fewer to compute, merge, pool and compare. A running
-    maximum over the channels (strict ``>``: the first maximal index wins, as ``argmax``)
-    takes about half the time of TensorFlow's ``argmax`` over the last axis on a CPU
-    (``benchmarks/throughput.py``). Other backends fuse or vectorise ``argmax`` well already.
-    """
-    return (
-        isinstance(model.quantizer, StraightThroughQuantizer)
-        and 2 <= model.k <= 8
-        and keras.backend.backend() == "tensorflow"
-    )
-
-
-def _labels_u8(model: Any, z: Any, relative: bool) -> Any:
-    """``uint8`` class of each pixel from the head's output (see :func:`_relative_logits`)."""
-    if not relative:
-        return ops.cast(model.quantizer.labels(z), "uint8")
-    best = ops.maximum(z[..., 0], 0.0)  # class 0's relative logit is 0
-    labels = ops.where(z[..., 0] > 0.0, np.uint8(1), np.uint8(0))
-    for j in range(1, int(z.shape[-1])):
-        zj = z[..., j]
-        labels = ops.where(zj > best, np.uint8(j + 1), labels)
-        best = ops.maximum(best, zj)
-    return labels
-
-
 def label_graph(model: Any, x: Any) -> Any:
-    """Symbolic ``uint8`` labels of ``x``, a ``(B, H, W, bands)`` tensor with H and W multiples of 8.
+    """Symbolic ``uint8`` labels of ``x``, a ``(B, H, W, bands)`` tensor.
 
-    The same function as ``model.quantizer.labels(model.encoder(model.scaler(x)))``,
-    computed with phase-decomposed convolutions.
+    The model's own layers, called as they are: the mask branch is described once, in
+    :class:`~xr_ktextures.layers.MaskEncoder`, and the engine only compiles, tiles and
+    places it.
     """
-    enc = model.encoder
-    # Without a front end the scaler is folded into the first convolution and the head's
-    # input share (both linear in the scaled input): one full-resolution pass fewer. Only
-    # the zero padding at the tile edge differs, inside the halo that is cropped away.
-    fold = enc.frontend is None
-    inv = 1.0 / model.scaler.scale
-    shift = model.scaler.mean * inv  # scaled = x * inv - shift
-
-    def folded(w: Any, b: Any) -> tuple[Any, Any]:
-        return w * inv[:, None], b - ops.sum(w * shift[:, None], axis=(0, 1, 2))
-
-    t = x if fold else model.scaler(x)
-    if enc.frontend is not None:
-        fe = enc.frontend
-        grey = ops.mean(t, axis=-1, keepdims=True)
-        energies = []
-        for d, p in zip(fe.dilations, _phase_plan(fe.dilations)):
-            # a dilated 7x7 Gabor filter is a dense one on the p x p phases of the 1-band grey image
-            e = fe.energy(_split(grey, p), d // p) if p > 1 else fe.energy(grey, d)
-            energies.append(_merge_all(e, [p] if p > 1 else []))
-        t = fe.combine(energies, t)
-    splits: list[int] = []  # split factors applied so far, outermost first
-    b = 1  # current phase block = product of splits
-    pooled = enc.pool > 0
-    kernel, head_bias = enc.head.kernel, enc.head.bias
-    relative = _relative_logits(model)
-    if relative:
-        kernel, head_bias = kernel[..., 1:] - kernel[..., :1], head_bias[1:] - head_bias[:1]
-    sizes = enc.head_channels(model.bands)
-    parts = []
-    if pooled:  # the head reads the hypercolumn: each map's share of the k logits, summed at the end
-        w0, b0 = kernel[:, :, : sizes[0]], head_bias
-        if fold:
-            w0, b0 = folded(w0, b0)
-        parts.append(ops.conv(t, w0, padding="valid") + b0)
-    start = sizes[0]
-    for i, (conv, d, nb) in enumerate(zip(enc.convs, enc.dilations, _phase_plan(enc.dilations))):
-        if nb < b:  # a smaller dilation follows a larger one: back to the full grid
-            t = _merge_all(t, splits)
-            splits, b = [], 1
-        if nb > b:
-            t = _split(t, nb // b)
-            splits.append(nb // b)
-            b = nb
-        w, bias = folded(conv.kernel, conv.bias) if fold and i == 0 else (conv.kernel, conv.bias)
-        t = conv.activation(ops.conv(t, w, padding="same", dilation_rate=d // b) + bias)
-        if pooled:
-            part = ops.conv(t, kernel[:, :, start : start + enc.filters], padding="valid")  # per pixel: fine on phases
-            start += enc.filters
-            parts.append(_merge_all(part, splits))
-    if pooled:
-        # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
-        # chain into an accumulator with a per-step temporary that fails when two threads
-        # run the same graph at once (Dask's threaded scheduler)
-        logits = ops.sum(ops.stack(parts), axis=0)
-        # head and window mean are linear: pool the k logits, not the hypercolumn
-        z = box_mean(logits, enc.pool)
-        return _labels_u8(model, z, relative)
-    z = ops.conv(t, kernel, padding="valid") + head_bias
-    labels = _labels_u8(model, z, relative)  # per pixel: fine on the phases
-    return _merge_all(labels, splits)
+    return ops.cast(model.quantizer.labels(model.encoder(model.scaler(x))), "uint8")
 
 
 class LabelEngine:

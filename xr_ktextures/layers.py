@@ -21,6 +21,7 @@ __all__ = [
     "BandScaler",
     "HardSigmoidQuantizer",
     "MaskEncoder",
+    "PaperMaskEncoder",
     "StraightThroughQuantizer",
     "TextureBank",
     "TextureFrontEnd",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 _PKG = "xr_ktextures"
+
+VIEWS = ("colour", "texture", "both")
+"""What the pooled head reads: the input bands, the hidden texture maps, or both."""
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -240,6 +244,14 @@ class MaskEncoder(layers.Layer):
     zero_mean : bool
         Initialise the 3x3 kernels with :class:`ZeroMeanGlorotUniform` (texture, not
         brightness, responses).
+    view : {"both", "colour", "texture"}
+        With ``pool > 0``, which part of the hypercolumn the head reads: the input bands
+        and every hidden map (``"both"``), the input bands only (``"colour"``: no
+        convolution runs and :attr:`halo` is ``pool``), or the hidden maps only.
+    scaled_head : bool
+        With ``pool > 0``, multiply the head's weights by a per-input-channel, non-trainable
+        ``head_scale`` (set by the cluster initialisation to the inverse of each channel's
+        spread), so that gradient steps on the head are matched to its inputs' scales.
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
@@ -268,12 +280,18 @@ class MaskEncoder(layers.Layer):
         frontend: bool = False,
         pool: int = 0,
         zero_mean: bool = False,
+        view: str = "both",
+        scaled_head: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.outputs = _check_positive_int("outputs", outputs)
         self.pool = _check_positive_int("pool", pool, 0)
         self.zero_mean = bool(zero_mean)
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}.")
+        self.view = view
+        self.scaled_head = bool(scaled_head)
         self.filters = _check_positive_int("filters", filters)
         dilations = tuple(int(d) for d in dilations)
         if not dilations or any(d < 1 for d in dilations):
@@ -297,7 +315,13 @@ class MaskEncoder(layers.Layer):
     @property
     def halo(self) -> int:
         """Context radius in pixels: the output at a pixel sees exactly this far."""
-        return int(sum(self.dilations)) + self.pool + (self.frontend.radius if self.frontend is not None else 0)
+        convs = int(sum(self.dilations)) if self.reads_hidden else 0
+        return convs + self.pool + (self.frontend.radius if self.frontend is not None else 0)
+
+    @property
+    def reads_hidden(self) -> bool:
+        """Whether the head reads the hidden convolutions (else only the input, the ``"colour"`` view)."""
+        return not self.pool or self.view != "colour"
 
     def head_channels(self, input_channels: int) -> list[int]:
         """Channels the head reads from the input (after any front end) and from each hidden layer."""
@@ -311,7 +335,12 @@ class MaskEncoder(layers.Layer):
         for conv in self.convs:
             conv.build(shape)
             shape = (*shape[:-1], self.filters)
-        self.head.build((*shape[:-1], sum(self.head_channels(int(input_shape[-1])))))
+        channels = sum(self.head_channels(int(input_shape[-1])))
+        self.head.build((*shape[:-1], channels))
+        if self.scaled_head and self.pool:
+            # per-channel scale of the head's input, set with the head (see call): a step of
+            # the optimiser then moves every channel's share of the logits alike
+            self.head_scale = self.add_weight(shape=(channels,), initializer="ones", trainable=False, name="head_scale")
 
     def _column(self, x: Any) -> list[Any]:
         """The maps the head reads: the input (after any front end) and each hidden layer, or the last one."""
@@ -323,13 +352,50 @@ class MaskEncoder(layers.Layer):
             maps.append(x)
         return maps if self.pool else maps[-1:]
 
+    def head_kernel(self) -> Any:
+        """The head's effective ``(1, 1, channels, outputs)`` kernel: its weights times :attr:`head_scale`."""
+        if self.scaled_head and self.pool:
+            return self.head.kernel * self.head_scale[None, None, :, None]
+        return self.head.kernel
+
+    def hypercolumn(self, x: Any) -> Any:
+        """The input (after any front end) and every hidden map, concatenated, unpooled."""
+        if self.frontend is not None:
+            x = self.frontend(x)
+        maps = [x]
+        for conv in self.convs:
+            x = conv(x)
+            maps.append(x)
+        return ops.concatenate(maps, axis=-1)
+
     def features(self, x: Any) -> Any:
         """The head's input: the hypercolumn averaged over the pooling window (or the last hidden layer)."""
         return box_mean(ops.concatenate(self._column(x), axis=-1), self.pool)
 
     def call(self, x: Any) -> Any:
-        # head(box(column)) == box(head(column)): both are linear and a window mean keeps constants
-        return box_mean(self.head(ops.concatenate(self._column(x), axis=-1)), self.pool)
+        if not self.pool:
+            return self.head(self._column(x)[-1])
+        # head(box(column)) == box(head(column)): both are linear and a window mean keeps
+        # constants. Each map's share of the k logits is computed where the map is made,
+        # and only the maps of the view are computed at all (the "colour" view reads the
+        # input alone: no convolution runs).
+        kernel = self.head_kernel()
+        if self.frontend is not None:
+            x = self.frontend(x)
+        first = int(x.shape[-1])
+        parts = []
+        if self.view != "texture":
+            parts.append(ops.conv(x, kernel[:, :, :first], padding="valid"))
+        if self.view != "colour":
+            start = first
+            for conv in self.convs:
+                x = conv(x)
+                parts.append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
+                start += self.filters
+        # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
+        # chain into an accumulator that fails when two threads run one graph at once
+        logits = ops.sum(ops.stack(parts), axis=0) + self.head.bias
+        return box_mean(logits, self.pool)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*tuple(input_shape)[:-1], self.outputs)
@@ -343,7 +409,64 @@ class MaskEncoder(layers.Layer):
             "frontend": self.frontend is not None,
             "pool": self.pool,
             "zero_mean": self.zero_mean,
+            "view": self.view,
+            "scaled_head": self.scaled_head,
         }
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class PaperMaskEncoder(layers.Layer):
+    """The paper's mask generator: 1x1 convolutions with batch norm and ELU, one sigmoid value.
+
+    ``Conv1x1(64) → BN → ELU → Conv1x1(64) → BN → ELU → Conv1x1(1) → sigmoid``, returned
+    as ``2 sigmoid - 1`` in ``[-1, 1]``, so that :class:`HardSigmoidQuantizer`'s
+    thresholds ``-1 + 2 i / k`` are the paper's offsets ``i / k`` on the sigmoid value.
+    Every pixel is labelled from its own bands: :attr:`halo` is 0 (context enters through
+    the loss only).
+
+    Parameters
+    ----------
+    filters : sequence of int
+        Channels of the hidden 1x1 convolutions.
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> enc = PaperMaskEncoder()
+    >>> enc.halo, tuple(enc(np.zeros((1, 8, 8, 4), "float32")).shape)
+    (0, (1, 8, 8, 1))
+    """
+
+    halo = 0
+    outputs = 1
+
+    def __init__(self, filters: Sequence[int] = (64, 64), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters = tuple(_check_positive_int("filters", int(f)) for f in filters)
+        self.convs = [layers.Conv2D(f, 1, name=f"conv{i}") for i, f in enumerate(self.filters)]
+        self.norms = [layers.BatchNormalization(name=f"bn{i}") for i in range(len(self.filters))]
+        self.head = layers.Conv2D(1, 1, name="head")
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        for conv, norm in zip(self.convs, self.norms):
+            conv.build(shape)
+            shape = (*shape[:-1], conv.filters)
+            norm.build(shape)
+        self.head.build(shape)
+
+    def call(self, x: Any, training: bool = False) -> Any:
+        for conv, norm in zip(self.convs, self.norms):
+            x = ops.elu(norm(conv(x), training=training))
+        return 2.0 * ops.sigmoid(self.head(x)) - 1.0
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*tuple(input_shape)[:-1], 1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": list(self.filters)}
 
 
 class _Quantizer(layers.Layer):

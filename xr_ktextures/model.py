@@ -8,7 +8,9 @@ own ``fit`` loop (any backend) on random crops of a patch batch.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
@@ -17,18 +19,29 @@ import numpy as np
 from keras import ops
 
 from ._errors import InputError, NotFittedError
-from .cluster import discriminative_kmeans, linear_head
+from .cluster import POOL_LADDER, choose_view, discriminative_kmeans, linear_head
 from .features import make_extractor
 from .geo import invalid_pixels
-from .layers import BandScaler, MaskEncoder, TextureBank, make_quantizer
+from .layers import BandScaler, MaskEncoder, PaperMaskEncoder, TextureBank, make_quantizer
 
 __all__ = ["NODATA", "KTextures", "position_noise"]
+
+_log = logging.getLogger("xr_ktextures")
 
 NODATA = 255
 """Label written where a pixel has no valid data (any band NaN/inf or equal to the input's nodata)."""
 
 MAX_K = 128
+
+HEAD_STEP = 0.02
+"""Step size of the mask head relative to the textures' (see ``KTextures._cluster_init``)."""
 QuantizerName = Literal["straight_through", "hard_sigmoid"]
+
+
+def _timing(stage: str, t0: float) -> None:
+    """A debug record of a fit stage's wall time (``extra``: ``stage``, ``seconds``; see benchmarks/fit.py)."""
+    dt = time.perf_counter() - t0
+    _log.debug("%s took %.1f s", stage, dt, extra={"stage": stage, "seconds": dt})
 
 
 class _Unsaved:
@@ -183,20 +196,23 @@ class KTextures(keras.Model):
         k: int,
         bands: int = 4,
         *,
+        architecture: Literal["default", "paper"] = "default",
         band_names: Sequence[str] | None = None,
         quantizer: QuantizerName = "straight_through",
         encoder_filters: int = 32,
         dilations: Sequence[int] = (1, 2, 4),
         frontend: bool = False,
-        pool: int = 20,
+        pool: int | None = None,
+        view: str | None = None,
         zero_mean: bool = True,
+        scaled_head: bool = True,
         cluster_init: bool | None = None,
-        cluster_rounds: int = 20,
+        cluster_rounds: int = 6,
         finetune_masks: bool | None = None,
         texture_filters: int = 8,
         texture_noise: int = 4,
         texture_dilations: Sequence[int] = (1, 2, 4),
-        extractor: Any = "filterbank",
+        extractor: Any = None,
         extractor_weights: str | os.PathLike[str] | None = None,
         balance: float = 1.0,
         texture_match: float = 1.0,
@@ -216,6 +232,20 @@ class KTextures(keras.Model):
                 raise ValueError(f"band_names must be {int(bands)} distinct names, got {band_names!r}.")
         if not (isinstance(balance, (int, float)) and balance >= 0):
             raise ValueError(f"balance must be a number >= 0, got {balance!r}.")
+        if architecture not in ("default", "paper"):
+            raise ValueError(f"architecture must be 'default' or 'paper', got {architecture!r}.")
+        if architecture == "paper":
+            # the paper's design: 1x1 mask CNN, hard-sigmoid staircase, trained from random
+            # weights by gradient descent on the feature loss alone
+            quantizer, cluster_init, finetune_masks = "hard_sigmoid", False, True
+            texture_match, balance = 0.0, 0.0
+            if extractor is None:
+                from .features import VGG16_WEIGHTS_FILE, _keras_cache_dir
+
+                cached = (_keras_cache_dir() / VGG16_WEIGHTS_FILE).is_file() and int(bands) >= 3
+                extractor = "vgg16" if cached or extractor_weights is not None else "filterbank"
+        if extractor is None:
+            extractor = "filterbank"
         if cluster_init is None:
             cluster_init = quantizer == "straight_through"
         if cluster_init and quantizer != "straight_through":
@@ -234,7 +264,14 @@ class KTextures(keras.Model):
         self.encoder_filters = int(encoder_filters)
         self.dilations = tuple(int(d) for d in dilations)
         self.frontend = bool(frontend)
-        self.pool = int(pool)
+        # None: chosen from the data at fit (cluster.choose_view); the encoder holds the current value
+        self.auto_context = pool is None
+        if not self.auto_context or not cluster_init:
+            pool = 20 if pool is None else pool
+            view = "both" if view is None else view
+            self.auto_context = False
+        pool = int(pool if pool is not None else max(POOL_LADDER))
+        self.context_scores: dict[str, float] = {}
         self.zero_mean = bool(zero_mean)
         self.cluster_init = bool(cluster_init)
         self.cluster_rounds = int(cluster_rounds)
@@ -251,16 +288,23 @@ class KTextures(keras.Model):
 
         keras.utils.set_random_seed(self.seed)  # initializers draw their seeds when layers are created
         self.scaler = BandScaler(self.bands, name="scaler")
+        self.architecture = architecture
         self.quantizer = make_quantizer(quantizer, self.k)
-        self.encoder = MaskEncoder(
-            self.quantizer.encoder_outputs,
-            self.encoder_filters,
-            self.dilations,
-            self.frontend,
-            pool=self.pool,
-            zero_mean=self.zero_mean,
-            name="encoder",
-        )
+        self.encoder: Any
+        if architecture == "paper":
+            self.encoder = PaperMaskEncoder(name="encoder")
+        else:
+            self.encoder = MaskEncoder(
+                self.quantizer.encoder_outputs,
+                self.encoder_filters,
+                self.dilations,
+                self.frontend,
+                pool=pool,
+                zero_mean=self.zero_mean,
+                view=view or "both",
+                scaled_head=scaled_head,
+                name="encoder",
+            )
         self.textures = TextureBank(
             self.k, self.bands, self.texture_filters, self.texture_noise, self.texture_dilations, name="textures"
         )
@@ -283,6 +327,16 @@ class KTextures(keras.Model):
         return None if self._band_names is None else list(self._band_names)
 
     @property
+    def pool(self) -> int:
+        """Context radius of the mask head's window mean (chosen from the data at fit by default)."""
+        return int(getattr(self.encoder, "pool", 0))
+
+    @property
+    def view(self) -> str:
+        """What the mask head reads: ``"colour"``, ``"texture"`` or ``"both"`` (chosen at fit by default)."""
+        return str(getattr(self.encoder, "view", "pixel"))
+
+    @property
     def halo(self) -> int:
         """Exact context radius in pixels: a label depends on the input within this distance only."""
         return self.encoder.halo
@@ -302,7 +356,7 @@ class KTextures(keras.Model):
 
     def call(self, x: Any, training: bool = False) -> dict[str, Any]:
         xs = self.scaler(x)
-        z = self.encoder(xs)
+        z = self.encoder(xs, training=training) if self.architecture == "paper" else self.encoder(xs)
         masks = self.quantizer(z)
         shape = ops.shape(xs)
         noise = keras.random.normal((shape[0], shape[1], shape[2], self.k * self.texture_noise), seed=self.noise_seed)
@@ -361,8 +415,8 @@ class KTextures(keras.Model):
         self,
         patches: np.ndarray,
         *,
-        steps: int = 300,
-        batch_size: int = 8,
+        steps: int = 60,
+        batch_size: int = 4,
         patch_size: int = 64,
         learning_rate: float = 3e-3,
         augment: bool = True,
@@ -418,11 +472,15 @@ class KTextures(keras.Model):
 
         rng = np.random.default_rng(self.seed)
         if self.seed_textures or self.cluster_init:
+            t0 = time.perf_counter()
+            _log.info("initialising the %d classes from %d sampled patches", self.k, len(data))
             scaled = ((data - mean) / std).astype(np.float32)  # once, for both initialisations
             if self.seed_textures:
                 self._seed_texture_colours(scaled, rng)
             if self.cluster_init:
                 self._cluster_init(scaled, rng)
+                _log.info("chose the %s view at a %d px context radius", self.view, self.pool)
+            _timing("init", t0)
         batches = _crops(data, batch_size, patch_size, augment, rng)
         ext = self._extractor()
         probe = np.concatenate([next(batches) for _ in range(4)])
@@ -436,6 +494,11 @@ class KTextures(keras.Model):
             return self
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(steps), alpha=0.05)
         self.encoder.trainable = self.finetune_masks
+        if self.cluster_init and self.architecture == "default":
+            for conv in self.encoder.convs:  # random texture filters stay as drawn: the head learns
+                conv.trainable = False
+        t0 = time.perf_counter()
+        _log.info("training for %d steps", int(steps))
         try:
             self.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile="auto")
             super().fit(
@@ -448,35 +511,66 @@ class KTextures(keras.Model):
             )
         finally:
             self.encoder.trainable = True
+            for layer in getattr(self.encoder, "convs", []):
+                layer.trainable = True
+        _timing("train", t0)
         self.fitted = True
         return self
 
-    def _cluster_init(self, scaled: np.ndarray, rng: np.random.Generator, pixels: int = 60_000) -> None:
-        """Mask head from a discriminative k-means of the pooled hypercolumn; texture colours from its clusters.
+    def _cluster_init(self, scaled: np.ndarray, rng: np.random.Generator, pixels: int = 30_000) -> None:
+        """Mask head (and, with ``pool=None``, its context radius and view) from a clustering of the sample.
 
-        Features are taken at pixels at least :attr:`halo` from a patch edge when the
-        patches are large enough (so they see the same context as at inference).
+        The hypercolumn of the patches is averaged over every candidate radius and read
+        at the same pixels, at least the largest context from a patch edge when the
+        patches are large enough (so they see the same context as at inference);
+        :func:`~xr_ktextures.cluster.choose_view` picks the view and fits the head. The
+        textures' mean colours are set from the clusters.
         """
+        from .layers import box_mean
+
+        enc = self.encoder
         n, h, w, _ = scaled.shape
-        m = self.halo if min(h, w) - 2 * self.halo >= 8 else 0
+        if not enc.pool:  # the head reads the last hidden layer, unpooled (0.1 models)
+            radii: tuple[int, ...] = (0,)
+        else:
+            radii = tuple(POOL_LADDER) if self.auto_context else (enc.pool,)
+        reach = max(radii) + int(sum(enc.dilations)) + (enc.frontend.radius if enc.frontend is not None else 0)
+        m = reach if min(h, w) - 2 * reach >= 8 else 0
         per = max(1, -(-pixels // n))
-        feats, colours = [], []
-        # the pooled hypercolumn is ~100 floats per pixel: a few patches per call bounds memory
+        pooled: dict[int, list[np.ndarray]] = {r: [] for r in radii}
+        colours: list[np.ndarray] = []
+        # the hypercolumn is ~100 floats per pixel: a few patches per call bounds memory
         step = max(1, (1 << 18) // (h * w))
         for i in range(0, n, step):
-            f = keras.ops.convert_to_numpy(self.encoder.features(scaled[i : i + step]))
-            for j in range(f.shape[0]):
-                ys = rng.integers(m, h - m, per)
-                xs = rng.integers(m, w - m, per)
-                feats.append(f[j, ys, xs])
-                colours.append(scaled[i + j, ys, xs])
-        x = np.concatenate(feats)
-        c = discriminative_kmeans(x, self.k, rounds=self.cluster_rounds, seed=self.seed)
-        kernel, bias = linear_head(c)
-        self.encoder.head.kernel.assign(kernel[None, None])
-        self.encoder.head.bias.assign(bias)
+            batch = scaled[i : i + step]
+            col = enc.hypercolumn(batch) if enc.pool else enc.features(batch)
+            at = [(rng.integers(m, h - m, per), rng.integers(m, w - m, per)) for _ in range(len(batch))]
+            for r in radii:
+                f = keras.ops.convert_to_numpy(box_mean(col, r))
+                pooled[r].extend(f[j, ys, xs] for j, (ys, xs) in enumerate(at))
+            colours.extend(batch[j, ys, xs] for j, (ys, xs) in enumerate(at))
+        x = {r: np.concatenate(v) for r, v in pooled.items()}
+        if enc.pool:
+            first = enc.head_channels(self.bands)[0]
+            candidates = None if self.auto_context else [(enc.view, enc.pool)]
+            choice = choose_view(x, first, self.k, seed=self.seed, rounds=self.cluster_rounds, candidates=candidates)
+            enc.pool, enc.view = choice.pool, choice.view
+            kernel, bias, labels = choice.kernel, choice.bias, choice.labels
+            self.context_scores = choice.scores
+        else:
+            c = discriminative_kmeans(x[0], self.k, rounds=self.cluster_rounds, seed=self.seed)
+            (kernel, bias), labels = linear_head(c), c.labels
+        if enc.pool and enc.scaled_head:
+            # weights in units of each input channel's spread over the sample, times HEAD_STEP:
+            # Adam's steps (about the learning rate per weight) then move each channel's share
+            # of the logits alike, at HEAD_STEP times the textures' pace
+            spread = x[enc.pool].std(0) + 1e-6
+            enc.head_scale.assign((HEAD_STEP / spread).astype(np.float32))
+            kernel = kernel * (spread / HEAD_STEP)[:, None]
+        enc.head.kernel.assign(kernel[None, None])
+        enc.head.bias.assign(bias)
         col = np.concatenate(colours)
-        means = np.stack([col[c.labels == j].mean(0) if (c.labels == j).any() else col.mean(0) for j in range(self.k)])
+        means = np.stack([col[labels == j].mean(0) if (labels == j).any() else col.mean(0) for j in range(self.k)])
         self.textures.mix_biases[-1].assign(means.astype(np.float32))
 
     def _seed_texture_colours(self, scaled: np.ndarray, rng: np.random.Generator) -> None:
@@ -630,13 +724,17 @@ class KTextures(keras.Model):
             "name": self.name,
             "k": self.k,
             "bands": self.bands,
+            "architecture": self.architecture,
             "band_names": self.band_names,
             "quantizer": self.quantizer_name,
             "encoder_filters": self.encoder_filters,
             "dilations": list(self.dilations),
             "frontend": self.frontend,
-            "pool": self.pool,
+            "pool": None if self.auto_context and not self.fitted else self.pool,
+            "view": None if self.auto_context and not self.fitted else self.view,
+            "auto_context": self.auto_context,
             "zero_mean": self.zero_mean,
+            "scaled_head": bool(getattr(self.encoder, "scaled_head", False)),
             "cluster_init": self.cluster_init,
             "cluster_rounds": self.cluster_rounds,
             "finetune_masks": self.finetune_masks,
@@ -659,7 +757,12 @@ class KTextures(keras.Model):
             config.update(
                 pool=0, zero_mean=False, cluster_init=False, finetune_masks=True, frontend=config.get("frontend", True)
             )
-        return cls(**config)
+        auto = config.pop("auto_context", False)
+        if "view" not in config:  # saved by 0.2: the head read the whole hypercolumn, unscaled
+            config.update(view="both", scaled_head=False)
+        model = cls(**config)
+        model.auto_context = bool(auto)
+        return model
 
 
 def _crops(data: np.ndarray, batch: int, size: int, augment: bool, rng: np.random.Generator) -> Iterator[np.ndarray]:

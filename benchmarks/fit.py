@@ -1,0 +1,101 @@
+"""Fit time against k: sampling, initialisation and training, beside the Gabor k-means anchor.
+
+For each k it times, in one process and one run, ``kmeans_gabor`` of
+``shared/bench/mosaic.py`` on the same image (the classical anchor, k-means on Gabor
+energies) and then the default ``xr_ktextures.fit`` on it, split into its stages by the
+``xr_ktextures`` timing log records (sampling the chunks, the cluster initialisation,
+gradient training). The ratio fit / anchor is what the performance issue sets goals for
+(k=5 on the shipped sample: <= 5x; k=16: <= 10x). Each time is the median of
+``--repeats`` runs.
+
+Usage (from the project root; needs ``pip install -e ".[bench]"``)::
+
+    python benchmarks/fit.py                         # the shipped sample, k = 5 and 16
+    python benchmarks/fit.py --k 2 4 8 16 32 64 128 --size 512 --repeats 1   # the table of docs/scaling.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine
+
+
+class _Stages(logging.Handler):
+    """Collects the ``stage`` and ``seconds`` of the library's timing records."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stage = getattr(record, "stage", None)
+        if stage is not None:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + float(getattr(record, "seconds", 0.0))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", nargs="+", type=int, default=[5, 16])
+    ap.add_argument("--size", type=int, default=None, help="tile the sample to SIZE x SIZE px (default: as shipped)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--mosaic", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/bench/mosaic.py"
+    )
+    args = ap.parse_args()
+    sys.path.insert(0, str(args.mosaic.parent))
+    import mosaic  # type: ignore[import-not-found]
+    import rioxarray
+
+    import xr_ktextures as xk
+
+    da = rioxarray.open_rasterio(xk.sample_path()).load()
+    if args.size:
+        reps = (1, -(-args.size // da.sizes["y"]), -(-args.size // da.sizes["x"]))
+        tiled = np.tile(da.values, reps)[:, : args.size, : args.size]
+        da = da.isel(y=slice(0, 1), x=slice(0, 1)).squeeze(drop=True).expand_dims(y=args.size, x=args.size)
+        da = da.copy(data=tiled).transpose("band", "y", "x")
+    img = da.values
+    stages = _Stages()
+    log = logging.getLogger("xr_ktextures")
+    log.addHandler(stages)
+    log.setLevel(logging.DEBUG)
+    print(f"# machine: {machine()}")
+    print(f"# command: python benchmarks/fit.py {' '.join(sys.argv[1:])}")
+    print(f"# image: {img.shape[1]} x {img.shape[2]} px, {img.shape[0]} bands; medians of {args.repeats} runs")
+    print("| k | anchor s | fit s | ratio | sample s | init s | train s | classes used | context |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    xk.fit(da, k=2, seed=0, steps=2, verbose=0)  # warm-up: imports, graph tracing
+    for k in args.k:
+        anchor, total, parts, used, context = [], [], [], [], ""
+        for r in range(args.repeats):
+            t0 = time.perf_counter()
+            mosaic.kmeans_gabor(img, k, seed=r)
+            anchor.append(time.perf_counter() - t0)
+            stages.seconds.clear()
+            t0 = time.perf_counter()
+            model = xk.fit(da, k=k, seed=r, verbose=0)
+            total.append(time.perf_counter() - t0)
+            parts.append(dict(stages.seconds))
+            labels = xk.segment(da, model).values
+            used.append(len(np.unique(labels[labels != xk.NODATA])))
+            context = f"{model.view}@{model.pool}"
+        a, t = statistics.median(anchor), statistics.median(total)
+        stage = {s: statistics.median(p.get(s, 0.0) for p in parts) for s in ("sample", "init", "train")}
+        print(
+            f"| {k} | {a:.1f} | {t:.1f} | {t / a:.1f}x | {stage['sample']:.1f} | {stage['init']:.1f} | "
+            f"{stage['train']:.1f} | {statistics.median(used):.0f}/{k} | {context} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
