@@ -146,11 +146,12 @@ class KTextures(keras.Model):
     cluster_rounds : int
         Most discriminant rounds of the cluster initialisation.
     finetune_masks : bool, optional
-        Train the mask CNN by gradient descent after the cluster initialisation. Default:
-        False with ``cluster_init`` (the masks stay as initialised and gradient descent
-        trains the textures: in our runs fine-tuning from the initialisation with the
-        k-textures loss collapsed the masks to one class, see ``docs/quality.md``),
-        True without it (the mask CNN is then trained from random weights, as in the paper).
+        Train the masks by gradient descent through the quantizer with the k-textures loss
+        (default True). After the cluster initialisation the head is trained (the random
+        texture filters stay as drawn), at :data:`HEAD_STEP` times the textures' step
+        size in units of each input channel's spread; without it the whole mask CNN is
+        trained from random weights, as in the paper. False: the masks stay as
+        initialised and only the textures train (``docs/quality.md`` compares both).
     texture_filters, texture_noise : int
         Hidden channels and noise channels of each texture CNN.
     texture_dilations : sequence of int
@@ -275,7 +276,7 @@ class KTextures(keras.Model):
         self.zero_mean = bool(zero_mean)
         self.cluster_init = bool(cluster_init)
         self.cluster_rounds = int(cluster_rounds)
-        self.finetune_masks = (not self.cluster_init) if finetune_masks is None else bool(finetune_masks)
+        self.finetune_masks = True if finetune_masks is None else bool(finetune_masks)
         self.texture_filters, self.texture_noise = int(texture_filters), int(texture_noise)
         self.texture_dilations = tuple(int(d) for d in texture_dilations)
         self.extractor_spec = extractor if isinstance(extractor, str) else "custom"
