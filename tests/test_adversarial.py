@@ -201,6 +201,24 @@ def test_write_zarr_refuses_an_existing_store_and_says_how_to_overwrite(model, t
     refused_before_compute(lambda: xk.write_zarr(labels, tmp_path / "x.zarr"), InputError, "mode='w' to overwrite")
 
 
+def test_write_zarr_never_overwrites_a_folder_that_is_not_its_store(model, tmp_path) -> None:
+    labels = xk.segment(_lazy(), model)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "keep.jpg").write_text("x")
+    refused_before_compute(lambda: xk.write_zarr(labels, tmp_path / "photos"), InputError, "a file or folder")
+    assert (tmp_path / "photos" / "keep.jpg").exists()
+
+
+@pytest.mark.parametrize(
+    "bands", [("red", "nir"), np.array(["red", "nir"]), iter(["red", "nir"]), xr.DataArray(["red", "nir"])]
+)
+def test_bands_may_be_any_sequence_or_iterable_of_names(bands) -> None:
+    from xr_ktextures.geo import describe
+
+    da, info = describe(make_cube(8, 8), bands=bands)
+    assert info.band_names == ("red", "nir") and da.sizes["band"] == 2
+
+
 @pytest.mark.parametrize(
     ("path", "error", "match"),
     [

@@ -162,7 +162,7 @@ def _check_fit_options(
         raise InputError(f"patch_size must be a multiple of 16 and >= 32 (e.g. 32, 48, 64), got {patch_size!r}.")
     if not _is_int(seed) or not 0 <= seed < 2**32:
         raise InputError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}.")
-    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+    if isinstance(verbose, (list, dict, set)) or verbose not in (0, 1, 2, "auto"):
         raise InputError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
 
 
@@ -204,7 +204,7 @@ def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | Non
         raise InputError(f"model must be a fitted KTextures model, got {type(model).__name__}{hint}.")
     if not model.fitted:
         raise NotFittedError("the model is not fitted; call fit() first or load a saved model.")
-    check_bands_arg(bands)
+    bands = check_bands_arg(bands)
     if bands is None and model.band_names is not None and band_dim in getattr(da, "dims", ()):
         names = [str(v) for v in da[band_dim].values]
         if set(model.band_names) <= set(names) and names != model.band_names:

@@ -6,7 +6,7 @@ touches ``.values``, so it is free on lazy cubes. Nothing here knows about Keras
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,7 +222,7 @@ def describe(
         )
     if len(da.dims) != len(set(da.dims)):
         raise InputError(f"the array repeats a dim name: {list(da.dims)}.")
-    check_bands_arg(bands)
+    bands = check_bands_arg(bands)
     dt = da.dtype
     if np.issubdtype(dt, np.bool_) or not (np.issubdtype(dt, np.integer) or np.issubdtype(dt, np.floating)):
         raise InputError(f"image values must be integers or floats, got dtype {dt}; cast with da.astype('float32').")
@@ -254,16 +254,18 @@ def describe(
     return da, info
 
 
-def check_bands_arg(bands: Any) -> None:
-    """Refuse a ``bands=`` that is not a non-empty sequence of names (e.g. the string ``"red"``)."""
+def check_bands_arg(bands: Any) -> list[Any] | None:
+    """``bands=`` as a list; refused when not a non-empty sequence of names (e.g. the string ``"red"``)."""
     if bands is None:
-        return
+        return None
     if isinstance(bands, (str, bytes)):
         raise InputError(f"bands must be a list of band names, got the string {bands!r}; pass bands=[{bands!r}].")
-    if not isinstance(bands, (Sequence, np.ndarray, xr.DataArray, xr.Variable)) or isinstance(bands, dict):
+    if not isinstance(bands, Iterable) or isinstance(bands, Mapping):
         raise InputError(f"bands must be a list of band names, e.g. ['red', 'nir'], got {bands!r}.")
-    if len(bands) == 0:
+    bands = np.asarray(bands).ravel().tolist() if isinstance(bands, (xr.DataArray, xr.Variable)) else list(bands)
+    if not bands:
         raise InputError("bands=[] selects no band; pass the band names to use, or leave bands out for all.")
+    return bands
 
 
 def dataset_to_bands(ds: xr.Dataset, band_dim: Hashable = "band") -> xr.DataArray:
@@ -544,7 +546,7 @@ def encodable_coords(out: xr.DataArray) -> xr.DataArray:
     fixed: dict[Hashable, Any] = {}
     drop = []
     for name, coord in out.coords.items():
-        if coord.dtype != object:
+        if coord.dtype != object or coord.chunks is not None:  # a lazy coord is left alone (never computed here)
             continue
         flat = list(coord.values.ravel())
         if flat and all(isinstance(v, str) for v in flat):

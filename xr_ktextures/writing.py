@@ -326,20 +326,20 @@ def write_zarr(
         if state == "complete":
             return
         first = int(group.attrs.get(DONE, 0))
-    elif state != "absent" and mode == "w-":
-        what = "an unfinished write_zarr (interrupted)" if state == "partial" else "a store"
+    elif mode == "w-" and (state != "absent" or (isinstance(target, str) and os.path.exists(target))):
+        what = {"partial": "an unfinished write_zarr (interrupted)", "absent": "a file or folder"}.get(state, "a store")
         raise InputError(
             f"{target!r} already holds {what}; pass resume=True to finish it, or mode='w' to overwrite it."
         )
     ds = encodable_coords(da).to_dataset(name=var)
     ds.attrs.update({COMPLETE: False, DONE: 0})
     if not lazy:
-        ds.to_zarr(target, mode="w", consolidated=consolidated)
+        ds.to_zarr(target, mode=mode, consolidated=consolidated)
         _set_attrs(target, consolidated, **{COMPLETE: True, DONE: 1})
         return
     if first == 0:
         # metadata and the in-memory coords first; no data variable is computed here
-        ds.to_zarr(target, mode="w", compute=False, consolidated=consolidated)
+        ds.to_zarr(target, mode="w" if state == "partial" else mode, compute=False, consolidated=consolidated)
     # a region write takes only variables along the region's dims (not e.g. the scalar spatial_ref)
     part = ds.drop_vars([v for v in ds.variables if not set(ds[v].dims) & set(da.dims)])
     part = part.copy(deep=False)
