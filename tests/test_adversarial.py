@@ -383,6 +383,8 @@ def test_errors_are_package_errors_never_bare_python_ones(model) -> None:
     # the named bare errors of issue 16 must not escape: a scalar band coord, a band_dim on x, nodata="abc"
     for call in (
         lambda: xk.segment(make_cube().isel(band=0), model),
+        lambda: make_cube().isel(band=0).ktex.segment(model=model),
+        lambda: make_cube().ktex.fit(k=2, steps=-1),
         lambda: xk.fit(make_cube(), k=2, band_dim="x"),
         lambda: xk.segment(make_cube(), model, nodata="abc"),
         lambda: xk.write_zarr(make_cube().to_dataset(name="v"), "never.zarr"),

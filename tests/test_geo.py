@@ -58,6 +58,20 @@ def test_an_encoded_int16_nodata_gives_the_same_labels_on_every_call(cube, model
     assert describe(ints)[1].nodata == -9999 == describe(ints)[1].nodata  # what fit samples with, too
 
 
+def test_fit_samples_around_an_encoded_nodata_after_rioxarray_cached_its_nan() -> None:
+    from xr_ktextures.sampling import sample_patches
+
+    ints = make_cube(96, 96).astype("int16")
+    ints[:, :, 70:] = -9999
+    ints = ints.rio.write_nodata(-9999, encoded=True)
+    with pytest.raises(ValueError, match="NaN"):
+        _ = ints.rio.nodata
+    for _ in range(2):  # the same on every call
+        da, info = describe(ints)
+        patches = sample_patches(da, info, n_chunks=1, patches_per_chunk=16, patch_size=32)
+        assert len(patches) and (patches != -9999).all()
+
+
 @pytest.mark.parametrize(
     ("declare", "expected"),
     [
