@@ -121,7 +121,7 @@ def _kill_one_worker_when_busy(client, killed: list[int]) -> threading.Thread:
 
 
 def _slow(block):
-    time.sleep(0.3)
+    time.sleep(0.2)
     return block
 
 

@@ -14,6 +14,7 @@ from affine import Affine
 import xr_ktextures as xk
 from xr_ktextures import NODATA, InputError
 from xr_ktextures.geo import describe, find_nodata
+from xr_ktextures.writing import open_zarr
 
 from .conftest import make_cube
 
@@ -40,7 +41,7 @@ def test_labels_declare_255_as_rio_nodata_through_reproject_geotiff_and_zarr(cub
     z = _zarr(labels, tmp_path / "plain.zarr")
     assert z.rio.nodata == NODATA and z.dtype == np.uint8
     xk.write_zarr(labels.chunk({"y": 36, "x": 44}), tmp_path / "win.zarr")
-    w = xk.writing.open_zarr(tmp_path / "win.zarr")
+    w = open_zarr(tmp_path / "win.zarr")
     assert w.rio.nodata == NODATA and w.rio.crs == cube.rio.crs
     np.testing.assert_array_equal(w.values, labels.values)
 
@@ -209,7 +210,7 @@ def test_a_coord_named_labels_does_not_break_write_zarr(model, tmp_path) -> None
     labels = xk.segment(cube, model).chunk({"y": 24})
     with pytest.warns(UserWarning, match="written as 'labels_values'"):
         xk.write_zarr(labels, tmp_path / "l.zarr")
-    back = xk.writing.open_zarr(tmp_path / "l.zarr")
+    back = open_zarr(tmp_path / "l.zarr")
     assert back.name == "labels_values"
     np.testing.assert_array_equal(back["labels"].values, np.arange(48))
     np.testing.assert_array_equal(back.values, labels.values)

@@ -10,7 +10,7 @@ import xr_ktextures as xk
 
 from .strategies import Drawn, cubes
 
-FUZZ = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _numpy(drawn: Drawn):

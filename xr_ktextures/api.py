@@ -269,7 +269,8 @@ def segment(
     band_dim : hashable
         Name of the band dimension.
     nodata : float, optional
-        Input value to treat as missing (default: the input's own declared nodata).
+        Input value to treat as missing (default: the input's own declared nodata, read
+        from its attrs or encoding; NaN pixels are always missing).
     device : str
         Where each task runs the model, decided on the worker at compute time:
         ``"auto"`` (the worker's GPU when its Keras backend sees one, else its CPU),
@@ -293,7 +294,9 @@ def segment(
     NotFittedError
         If no fitted model is given.
     InputError, ModelMismatchError
-        Bad dims, dtype, bands, device name or tile, or bands that differ from the model's.
+        Bad dims, dtype, bands (a list of names, not a string), ``band_dim``, ``nodata``
+        (a number), device name or tile, a rotated/skewed transform, or bands that differ
+        from the model's; all before anything is computed.
     DeviceUnavailableError
         At compute time, on a worker without the GPU that ``device`` names.
 
