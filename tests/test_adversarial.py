@@ -182,6 +182,8 @@ def test_fit_refuses_missing_vgg16_weights_before_computing_the_sample(tmp_path)
         (lambda lab: np.zeros((4, 4), "uint8"), {}, r"got ndarray.*xr.DataArray\(a"),
         (lambda lab: lab, {"window": 0}, "window must be a positive number"),
         (lambda lab: lab, {"window": "8"}, "window must be a positive number"),
+        (lambda lab: lab, {"window": None}, "window must be a positive number"),
+        (lambda lab: lab, {"window": (2, 0)}, "window must be a positive number"),
         (lambda lab: lab, {"mode": "a"}, "mode must be 'w' or 'w-'"),
         (lambda lab: lab, {"resume": "yes"}, "resume must be True or False"),
         (lambda lab: lab.chunk({"y": (10, 30, 32)}), {}, "regular chunks"),

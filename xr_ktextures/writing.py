@@ -26,7 +26,7 @@ __all__ = ["COMPLETE", "open_zarr", "store_state", "write_zarr", "zarr_windows"]
 
 
 def _check_window(window: int | tuple[int, int]) -> tuple[int, int]:
-    w = (window, window) if isinstance(window, int) else tuple(window)
+    w = (window, window) if isinstance(window, int) else tuple(window) if isinstance(window, (tuple, list)) else ()
     if len(w) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in w):
         raise InputError(f"window must be a positive number of chunks, or a (y, x) pair of them; got {window!r}.")
     return int(w[0]), int(w[1])
@@ -79,6 +79,8 @@ COMPLETE = "xr_ktextures:complete"
 """Store attribute: False while :func:`write_zarr` writes, set True last."""
 DONE = "xr_ktextures:windows_done"
 """Store attribute: how many windows (in :func:`zarr_windows` order) are written."""
+WINDOW = "xr_ktextures:window"
+"""Store attribute: the (y, x) window size of the write, so a resumed write walks the same windows."""
 
 
 def _as_target(store: Any) -> Any:
@@ -248,7 +250,8 @@ def write_zarr(
     False with the metadata and set True after the last window, and
     ``"xr_ktextures:windows_done"`` counts the windows written. So an interrupted write
     is never taken for a finished one (:func:`open_zarr` and :func:`store_state` check
-    it), and ``resume=True`` finishes it from the first window not written.
+    it), and ``resume=True`` finishes it from the first window not written (walking the
+    windows of the first write, ``"xr_ktextures:window"``, whatever ``window`` is given).
 
     Parameters
     ----------
@@ -326,13 +329,14 @@ def write_zarr(
         if state == "complete":
             return
         first = int(group.attrs.get(DONE, 0))
+        win = _check_window(tuple(group.attrs.get(WINDOW, win)))  # the windows already counted in DONE
     elif mode == "w-" and (state != "absent" or (isinstance(target, str) and os.path.exists(target))):
         what = {"partial": "an unfinished write_zarr (interrupted)", "absent": "a file or folder"}.get(state, "a store")
         raise InputError(
             f"{target!r} already holds {what}; pass resume=True to finish it, or mode='w' to overwrite it."
         )
     ds = encodable_coords(da).to_dataset(name=var)
-    ds.attrs.update({COMPLETE: False, DONE: 0})
+    ds.attrs.update({COMPLETE: False, DONE: 0, WINDOW: list(win)})
     if not lazy:
         ds.to_zarr(target, mode=mode, consolidated=consolidated)
         _set_attrs(target, consolidated, **{COMPLETE: True, DONE: 1})
