@@ -211,6 +211,19 @@ def test_write_zarr_never_overwrites_a_folder_that_is_not_its_store(model, tmp_p
     assert (tmp_path / "photos" / "keep.jpg").exists()
 
 
+def test_open_zarr_refuses_a_missing_store_or_variable_clearly(tmp_path) -> None:
+    from xr_ktextures.writing import open_zarr
+
+    with pytest.raises(InputError, match="no Zarr store at"):
+        open_zarr(tmp_path / "none.zarr")
+    xr.Dataset({"a": ("y", np.zeros(2)), "b": ("y", np.ones(2))}).to_zarr(tmp_path / "two.zarr")
+    with pytest.raises(InputError, match=r"holds variables \['a', 'b'\]; pass name="):
+        open_zarr(tmp_path / "two.zarr")
+    with pytest.raises(InputError, match="no variable 'c'"):
+        open_zarr(tmp_path / "two.zarr", name="c")
+    np.testing.assert_array_equal(open_zarr(tmp_path / "two.zarr", name="b").values, [1, 1])  # a foreign store opens
+
+
 @pytest.mark.parametrize(
     "bands", [("red", "nir"), np.array(["red", "nir"]), iter(["red", "nir"]), xr.DataArray(["red", "nir"])]
 )
