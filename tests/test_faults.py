@@ -80,6 +80,42 @@ def test_a_rerun_with_mode_w_rewrites_a_complete_store(interrupted) -> None:
     np.testing.assert_array_equal(open_zarr(interrupted).values, _expected())
 
 
+KILLED_WRITER = """
+import os, sys
+import dask, dask.array as dsa, numpy as np, xarray as xr
+from xr_ktextures.writing import write_zarr
+
+def source(block_info=None):
+    loc = tuple(block_info[None]["chunk-location"])
+    if loc == (2, 1):
+        os._exit(9)  # the process dies abruptly in the 10th of 16 windows
+    return np.full(block_info[None]["chunk-shape"], 4 * loc[0] + loc[1], "uint8")
+
+data = dsa.map_blocks(source, chunks=((16,) * 4, (16,) * 4), dtype="uint8", meta=np.empty((0, 0), "uint8"))
+with dask.config.set(scheduler="sync"):
+    write_zarr(xr.DataArray(data, dims=("y", "x"), name="labels", attrs={"k": 16}), sys.argv[1], window=1)
+"""
+
+
+def test_a_process_killed_mid_write_leaves_a_partial_store_that_resumes(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    store = tmp_path / "killed.zarr"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(store)], env=env, timeout=300, capture_output=True)
+    assert proc.returncode == 9, proc.stderr.decode()[-2000:]
+    assert store_state(store) == "partial"
+    with pytest.raises(xk.IncompleteStoreError):
+        open_zarr(store)
+    COMPUTED.clear()
+    with dask.config.set(scheduler="sync"):
+        xk.write_zarr(_grid(), store, resume=True)
+    assert store_state(store) == "complete" and len(COMPUTED) == 7  # only the windows not written
+    np.testing.assert_array_equal(open_zarr(store).values, _expected())
+
+
 def test_resume_refuses_a_store_of_another_array(interrupted) -> None:
     other = _grid().assign_attrs(k=3)
     with pytest.raises(xk.InputError, match=r"cannot resume.*k=16"):
