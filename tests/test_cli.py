@@ -74,3 +74,29 @@ def test_help_is_available_for_every_command(capsys) -> None:
             main([*cmd, "--help"])
         assert exc.value.code == 0
     assert "segment" in capsys.readouterr().out
+
+
+def test_segment_streams_its_geotiff_chunk_by_chunk(tmp_path) -> None:
+    """No task holds the whole label image: each chunk is written as it is computed."""
+    import dask
+    import dask.array as dsa
+    import xarray as xr
+    from dask.callbacks import Callback
+
+    from xr_ktextures.cli import _write_labels
+
+    sizes: list[int] = []
+
+    class Sizes(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id) -> None:
+            sizes.append(getattr(result, "nbytes", 0))
+
+    data = dsa.random.default_rng(0).integers(0, 3, (256, 320), chunks=64).astype("uint8")
+    labels = xr.DataArray(data, dims=("y", "x"), coords={"y": 1000.0 - np.arange(256), "x": np.arange(320.0)})
+    labels = labels.rio.write_crs(32618).rio.write_nodata(xk.NODATA)
+    with Sizes(), dask.config.set(scheduler="threads"):
+        _write_labels(labels, tmp_path / "l.tif")
+    assert sizes and max(sizes) <= 64 * 64  # one chunk at most, never the 256 x 320 image
+    back = rioxarray.open_rasterio(tmp_path / "l.tif")
+    np.testing.assert_array_equal(back.values[0], labels.values)
+    assert back.rio.nodata == xk.NODATA and back.rio.transform() == labels.rio.transform()

@@ -39,6 +39,8 @@ def test_windowed_store_is_identical_to_a_plain_to_zarr(model, tmp_path) -> None
     xk.write_zarr(labels, tmp_path / "win.zarr", window=(2, 1))
     labels.to_dataset(name="labels").to_zarr(tmp_path / "plain.zarr")
     win, plain = _open(tmp_path / "win.zarr"), _open(tmp_path / "plain.zarr")
+    assert win.attrs.pop("xr_ktextures:complete") is True and win.attrs.pop("xr_ktextures:windows_done") == 12
+    assert win.attrs.pop("xr_ktextures:window") == [2, 1]
     xr.testing.assert_identical(win, plain)
     np.testing.assert_array_equal(win["labels"].values, labels.values)
     assert win.rio.crs == cube.rio.crs and list(win["labels"].attrs["flag_values"]) == [0, 1, 2]

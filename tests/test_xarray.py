@@ -14,6 +14,7 @@ import xr_ktextures as xk
 from xr_ktextures import NODATA, InputError, ModelMismatchError, NotFittedError
 
 from .conftest import assert_geo_kept, make_cube
+from .strategies import chunkings
 
 
 class CountingScheduler:
@@ -60,16 +61,7 @@ def test_lazy_labels_equal_the_whole_array_numpy_run(cube, model) -> None:
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_labels_are_identical_for_every_chunking(cube, model, data) -> None:
-    def chunking(n: int) -> tuple[int, ...]:
-        sizes = []
-        left = n
-        while left:
-            c = data.draw(st.integers(1, left))
-            sizes.append(c)
-            left -= c
-        return tuple(sizes)
-
-    ychunks, xchunks = chunking(cube.sizes["y"]), chunking(cube.sizes["x"])
+    ychunks, xchunks = data.draw(chunkings(cube.sizes["y"])), data.draw(chunkings(cube.sizes["x"]))
     expected = xk.segment(cube, model).values
     got = xk.segment(cube.chunk({"y": ychunks, "x": xchunks}), model).values
     np.testing.assert_array_equal(got, expected)

@@ -6,9 +6,11 @@ Importing the package registers the ``.ktex`` DataArray accessor.
 from . import accessor as _accessor  # noqa: F401  (registers da.ktex)
 from ._errors import (
     DeviceUnavailableError,
+    IncompleteStoreError,
     InputError,
     KTexturesError,
     ModelMismatchError,
+    ModelNotFoundError,
     NotFittedError,
     WeightsNotFoundError,
 )
@@ -19,10 +21,12 @@ from .writing import write_zarr
 __all__ = [
     "NODATA",
     "DeviceUnavailableError",
+    "IncompleteStoreError",
     "InputError",
     "KTextures",
     "KTexturesError",
     "ModelMismatchError",
+    "ModelNotFoundError",
     "NotFittedError",
     "WeightsNotFoundError",
     "fit",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 __all__ = [
     "DeviceUnavailableError",
+    "IncompleteStoreError",
     "InputError",
     "KTexturesError",
     "ModelMismatchError",
+    "ModelNotFoundError",
     "NotFittedError",
     "WeightsNotFoundError",
 ]
@@ -41,3 +43,11 @@ class WeightsNotFoundError(KTexturesError, FileNotFoundError):
 
 class DeviceUnavailableError(KTexturesError, RuntimeError):
     """A GPU was asked for but the worker's Keras backend sees none (or not that one)."""
+
+
+class IncompleteStoreError(KTexturesError, RuntimeError):
+    """A Zarr store from an interrupted ``write_zarr`` was opened as if it were finished."""
+
+
+class ModelNotFoundError(KTexturesError, FileNotFoundError):
+    """No saved model file at the path given to ``load_model``."""

@@ -14,9 +14,19 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._errors import InputError, NotFittedError
+from ._errors import InputError, KTexturesError, ModelNotFoundError, NotFittedError
 from .engine import check_tile, normalize_device
-from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
+from .geo import (
+    CubeInfo,
+    check_bands_arg,
+    check_model_fits,
+    describe,
+    encodable_coords,
+    label_attrs,
+    reversed_axes,
+    warn_if_topleft,
+    with_geo,
+)
 from .inference import predict_blocks
 from .model import MAX_K, NODATA, KTextures, _timing
 from .sampling import sample_patches
@@ -87,9 +97,13 @@ def fit(
     Raises
     ------
     InputError
-        Bad dims, dtype, band names, k out of range, image smaller than a patch,
-        or a sample with no valid patch. Raised before any chunk is computed,
-        except the last, which needs the sample.
+        Bad dims, dtype, band names, k out of range, image smaller than a patch, any
+        bad option value (``steps``, ``batch_size``, ``patch_size``, ``seed``,
+        ``n_chunks``, ...), an unknown model option, or a sample with no valid patch.
+        Raised before any chunk is computed (the model is built first), except the
+        last, which needs the sample.
+    WeightsNotFoundError
+        ``extractor="vgg16"`` without its weights; also before any chunk is computed.
 
     Examples
     --------
@@ -102,11 +116,20 @@ def fit(
     3
     """
     _check_k(k)
+    _check_fit_options(n_chunks, patches_per_chunk, patch_size, steps, batch_size, seed, verbose)
     da, info = describe(da, band_dim=band_dim, bands=bands)
     if sample_size is None:
         sample_size = max(patch_size, min(512, da.sizes[info.y_dim], da.sizes[info.x_dim]))
     elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
+    ny, nx = da.sizes[info.y_dim], da.sizes[info.x_dim]
+    if ny < patch_size or nx < patch_size:
+        raise InputError(
+            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass a smaller patch_size "
+            "(a multiple of 16, >= 32)."
+        )
+    # the model is built (and its options checked) before any chunk is computed
+    model = _new_model(k, da.sizes[info.band_dim], info.band_names, seed, model_options)
     t0 = time.perf_counter()
     patches = sample_patches(
         da,
@@ -118,7 +141,6 @@ def fit(
         seed=seed,
     )
     _timing("sample", t0)
-    model = KTextures(k=k, bands=da.sizes[info.band_dim], band_names=info.band_names, seed=seed, **model_options)
     return model.fit(patches, steps=steps, batch_size=batch_size, patch_size=patch_size, verbose=verbose)
 
 
@@ -127,14 +149,66 @@ def _check_k(k: Any) -> None:
         raise InputError(f"k must be an integer from 2 to {MAX_K}, got {k!r}.")
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_fit_options(
+    n_chunks: Any, patches_per_chunk: Any, patch_size: Any, steps: Any, batch_size: Any, seed: Any, verbose: Any
+) -> None:
+    """Refuse bad fit options from their values alone, before anything is read."""
+    for name, v, low in (("n_chunks", n_chunks, 1), ("patches_per_chunk", patches_per_chunk, 1),
+                         ("steps", steps, 0), ("batch_size", batch_size, 1)):  # fmt: skip
+        if not _is_int(v) or v < low:
+            raise InputError(f"{name} must be an integer >= {low}, got {v!r}.")
+    if not _is_int(patch_size) or patch_size < 32 or patch_size % 16:
+        raise InputError(f"patch_size must be a multiple of 16 and >= 32 (e.g. 32, 48, 64), got {patch_size!r}.")
+    if not _is_int(seed) or not 0 <= seed < 2**32:
+        raise InputError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}.")
+    if isinstance(verbose, (list, dict, set)) or verbose not in (0, 1, 2, "auto"):
+        raise InputError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
+
+
+_NOT_OPTIONS = ("self", "k", "bands", "band_names", "seed", "fitted", "kwargs")
+
+
+def _new_model(k: int, bands: int, band_names: Any, seed: int, options: dict[str, Any]) -> KTextures:
+    """An unfitted KTextures; unknown or bad options raise :class:`InputError` (others of ours pass through)."""
+    import difflib
+    import inspect
+
+    known = [p for p in inspect.signature(KTextures.__init__).parameters if p not in _NOT_OPTIONS]
+    for name in options:
+        if name not in known and name != "name":
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InputError(f"fit() got an unknown option {name!r}.{hint} Model options are {sorted(known)}.")
+    try:
+        return KTextures(k=k, bands=bands, band_names=band_names, seed=seed, **options)
+    except KTexturesError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise InputError(str(err)) from err
+
+
+def _check_nodata(nodata: Any) -> float | None:
+    if nodata is None:
+        return None
+    if isinstance(nodata, (bool, np.bool_)) or not isinstance(nodata, (int, float, np.integer, np.floating)):
+        raise InputError(f"nodata must be a number (the input value that marks missing pixels), got {nodata!r}.")
+    return None if np.isnan(nodata) else float(nodata)
+
+
 def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | None) -> tuple[xr.DataArray, CubeInfo]:
     if model is None:
         raise NotFittedError("no model: pass model=... (from fit() or load_model()), or call da.ktex.fit() first.")
     if not isinstance(model, KTextures):
-        raise TypeError(f"model must be a KTextures model, got {type(model).__name__}.")
+        hint = " (a path? load it with xk.load_model(path))" if isinstance(model, (str, os.PathLike)) else ""
+        raise InputError(f"model must be a fitted KTextures model, got {type(model).__name__}{hint}.")
     if not model.fitted:
         raise NotFittedError("the model is not fitted; call fit() first or load a saved model.")
-    if bands is None and model.band_names is not None and band_dim in getattr(da, "coords", {}):
+    bands = check_bands_arg(bands)
+    if bands is None and model.band_names is not None and band_dim in getattr(da, "dims", ()):
         names = [str(v) for v in da[band_dim].values]
         if set(model.band_names) <= set(names) and names != model.band_names:
             bands = model.band_names  # select the model's bands by name, in its order
@@ -154,8 +228,16 @@ def _run(
     tile: int | None = None,
 ) -> Any:
     arr = da.transpose(*info.other_dims, info.y_dim, info.x_dim, info.band_dim)
-    nd = info.nodata if nodata is None else nodata
-    return predict_blocks(arr.data, model, nodata=nd, simulate=simulate, device=device, tile=tile)
+    nd = info.nodata if nodata is None else _check_nodata(nodata)
+    # the model sees every image north up, west left, whatever the storage order of its coords,
+    # so a place gets the same label from an ascending-y (or descending-x) copy of the cube
+    flip_y, flip_x = reversed_axes(da, info)
+    flip = (slice(None, None, -1) if flip_y else slice(None), slice(None, None, -1) if flip_x else slice(None))
+    data = arr.data[(..., *flip, slice(None))] if flip_y or flip_x else arr.data
+    out = predict_blocks(data, model, nodata=nd, simulate=simulate, device=device, tile=tile)
+    if flip_y or flip_x:
+        out = out[(..., *flip, slice(None))] if simulate else out[(..., *flip)]
+    return out
 
 
 def _coords_without(da: xr.DataArray, dim: Hashable) -> dict[Hashable, Any]:
@@ -190,7 +272,8 @@ def segment(
     band_dim : hashable
         Name of the band dimension.
     nodata : float, optional
-        Input value to treat as missing (default: the input's own declared nodata).
+        Input value to treat as missing (default: the input's own declared nodata, read
+        from its attrs or encoding; NaN pixels are always missing).
     device : str
         Where each task runs the model, decided on the worker at compute time:
         ``"auto"`` (the worker's GPU when its Keras backend sees one, else its CPU),
@@ -214,7 +297,9 @@ def segment(
     NotFittedError
         If no fitted model is given.
     InputError, ModelMismatchError
-        Bad dims, dtype, bands, device name or tile, or bands that differ from the model's.
+        Bad dims, dtype, bands (a list of names, not a string), ``band_dim``, ``nodata``
+        (a number), device name or tile, a rotated/skewed transform, or bands that differ
+        from the model's; all before anything is computed.
     DeviceUnavailableError
         At compute time, on a worker without the GPU that ``device`` names.
 
@@ -231,6 +316,7 @@ def segment(
     """
     normalize_device(device)  # a misspelt device or tile fails here, not on the workers
     check_tile(tile)
+    _check_nodata(nodata)
     da, info = _prepare(da, model, band_dim, bands)
     assert model is not None
     data = _run(da, info, model, nodata, simulate=False, device=device, tile=tile)
@@ -242,9 +328,9 @@ def segment(
         name="labels",
         attrs=label_attrs(model.k, model.model_id, NODATA),
     )
-    out = with_geo(out, da, info)
-    out.encoding["_FillValue"] = NODATA
-    return out
+    out = encodable_coords(with_geo(out, da, info))
+    # rioxarray's convention for unmasked data: labels.rio.nodata is 255 (kept by reproject, GeoTIFF, Zarr)
+    return out.rio.write_nodata(NODATA, encoded=False, inplace=False)
 
 
 def simulate(
@@ -287,6 +373,7 @@ def simulate(
     >>> sim.dims, sim.dtype
     (('band', 'y', 'x'), dtype('float32'))
     """
+    _check_nodata(nodata)
     da, info = _prepare(da, model, band_dim, bands)
     assert model is not None
     data = _run(da, info, model, nodata, simulate=True)
@@ -299,7 +386,7 @@ def simulate(
         attrs={"long_name": "k-textures simulated image", "k": model.k, "model_id": model.model_id},
     )
     out = out.transpose(*da.dims)
-    return with_geo(out, da, info)
+    return encodable_coords(with_geo(out, da, info))
 
 
 def load_model(path: str | os.PathLike[str]) -> KTextures:
@@ -317,10 +404,10 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
+    ModelNotFoundError
+        If ``path`` does not exist (a ``FileNotFoundError`` too).
     InputError
-        If the file is not a saved k-textures model.
+        If ``path`` is not a path, or the file is not a saved k-textures model.
 
     Examples
     --------
@@ -336,9 +423,11 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     """
     import keras
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}.")
     p = os.fspath(path)
     if not os.path.isfile(p):
-        raise FileNotFoundError(f"no model file at {p!r}.")
+        raise ModelNotFoundError(f"no model file at {p!r}; save one with model.save('name.keras').")
     try:
         model = keras.saving.load_model(p, compile=False)
     except Exception as err:

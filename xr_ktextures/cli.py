@@ -53,8 +53,35 @@ def _atomic_write(target: Path, write: Any) -> None:
             os.remove(tmp)
 
 
+def _check_output(path: str, *, folder: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before anything is fitted or read."""
+    target = Path(path)
+    if folder:
+        if target.exists() and not target.is_dir():
+            raise CLIError(f"{path} is a file, not a folder; pass another --out")
+    elif target.is_dir():
+        raise CLIError(f"{path} is a folder; give a file name, e.g. {target / 'labels.tif'}")
+    for parent in (target, *target.parents) if folder else target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CLIError(f"cannot write {path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise CLIError(f"cannot write {path}: no permission to write in {parent}")
+            break
+    return target
+
+
 def _write_labels(labels: Any, path: Path) -> None:
-    _atomic_write(path, lambda tmp: labels.rio.to_raster(tmp, driver="GTiff", compress="deflate", tiled=True))
+    """Write a GeoTIFF chunk by chunk: with a lock, rioxarray stores each Dask chunk as it is computed
+    (memory follows the chunks, not the image); numpy labels are written window by window."""
+    import threading
+
+    _atomic_write(
+        path,
+        lambda tmp: labels.rio.to_raster(
+            tmp, driver="GTiff", compress="deflate", tiled=True, windowed=True, lock=threading.Lock()
+        ),
+    )
 
 
 def _fit(da: Any, k: int, steps: int | None, seed: int, verbose: int) -> Any:
@@ -70,7 +97,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .plot import save_figure
 
-    out = Path(args.out)
+    out = _check_output(args.out, folder=True)
     print(f"xr-ktextures demo: sample {xk.sample_path()}", flush=True)
     da = _open(xk.sample_path()).assign_coords(band=["red", "green", "blue", "nir"])
     t0 = time.perf_counter()
@@ -94,10 +121,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    da = _open(args.input)
     target = Path(args.model)
     if target.suffix != ".keras":
         raise CLIError(f"the model file must end in .keras, got {args.model}")
+    _check_output(args.model)
+    da = _open(args.input)
     model = _fit(da, args.k, args.steps, args.seed, 1 if args.progress else 0)
     _atomic_write(target, lambda tmp: model.save(tmp))
     print(f"wrote {target} (k={model.k}, halo={model.halo}, id={model.model_id})")
@@ -107,6 +135,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_segment(args: argparse.Namespace) -> int:
     import xr_ktextures as xk
 
+    output = _check_output(args.output)
     da = _open(args.input)
     if args.model:
         try:
@@ -122,7 +151,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
             raise CLIError("give -k K (to fit a model on this image) or --model MODEL.keras")
         model = _fit(da, args.k, args.steps, args.seed, 1 if args.progress else 0)
     labels = xk.segment(da, model)
-    _write_labels(labels, Path(args.output))
+    _write_labels(labels, output)
     print(f"wrote {args.output} (k={model.k}, nodata={xk.NODATA})")
     return 0
 

@@ -6,7 +6,7 @@ touches ``.values``, so it is free on lazy cubes. Nothing here knows about Keras
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,16 @@ import xarray as xr
 
 from ._errors import InputError, ModelMismatchError
 
-__all__ = ["CubeInfo", "describe", "invalid_pixels", "label_attrs", "with_geo"]
+__all__ = [
+    "CubeInfo",
+    "describe",
+    "encodable_coords",
+    "find_nodata",
+    "grid_transform",
+    "invalid_pixels",
+    "label_attrs",
+    "with_geo",
+]
 
 _Y_NAMES = ("y", "latitude", "lat")
 _X_NAMES = ("x", "longitude", "lon")
@@ -105,23 +114,51 @@ def find_crs(da: xr.DataArray) -> Any:
     return None
 
 
-def find_nodata(da: xr.DataArray) -> float | None:
-    """The nodata value the input declares (rioxarray, ``_FillValue`` or ``nodata`` attrs)."""
-    try:
-        nd = da.rio.nodata
-    except Exception:
-        nd = None
-    if nd is None:
-        for key in ("nodata", "_FillValue"):
-            if key in da.attrs:
-                nd = da.attrs[key]
-                break
-        else:
-            nd = da.encoding.get("_FillValue")
-    if nd is None:
+def _number(value: Any) -> float | None:
+    """``value`` (a scalar or a one-per-band sequence) as a float; None when absent or not a number."""
+    if value is None or isinstance(value, (str, bytes)):
         return None
-    nd = float(np.asarray(nd).ravel()[0]) if np.ndim(nd) else float(nd)
-    return None if np.isnan(nd) else nd
+    try:
+        arr = np.asarray(value).ravel()
+        return float(arr[0]) if arr.size else None
+    except (TypeError, ValueError):
+        return None
+
+
+def find_nodata(da: xr.DataArray) -> float | None:
+    """The nodata value the input declares, read the same way on every call.
+
+    Looked up, in order, in the attrs (``_FillValue``, ``missing_value``, ``fill_value``,
+    ``nodata``, ``nodatavals``: where ``rio.write_nodata(v)``, odc-stac and
+    ``rioxarray.open_rasterio`` put it), then in the encoding (``_FillValue``,
+    ``missing_value``: where ``rio.write_nodata(v, encoded=True)`` puts it) when the
+    values are still in their encoded form (an integer dtype, or no scale/offset and the
+    encoded dtype). ``da.rio.nodata`` is not used: it caches a NaN after its first look
+    at an encoded nodata on integer data, so a second call would see no nodata at all.
+    NaN counts as "no nodata value" (NaN pixels are nodata anyway).
+
+    Examples
+    --------
+    >>> import numpy as np, rioxarray, xarray as xr
+    >>> da = xr.DataArray(np.zeros((1, 2, 2), "int16"), dims=("band", "y", "x"))
+    >>> find_nodata(da.rio.write_nodata(-9999, encoded=True)), find_nodata(da.rio.write_nodata(-1))
+    (-9999.0, -1.0)
+    """
+    for key in ("_FillValue", "missing_value", "fill_value", "nodata", "nodatavals"):
+        if key in da.attrs:
+            nd = _number(da.attrs[key])
+            if nd is not None:
+                return None if np.isnan(nd) else nd
+    enc = da.encoding
+    encoded_form = np.issubdtype(da.dtype, np.integer) or (
+        "scale_factor" not in enc and "add_offset" not in enc and np.dtype(enc.get("dtype", da.dtype)) == da.dtype
+    )
+    if encoded_form:
+        for key in ("_FillValue", "missing_value"):
+            nd = _number(enc.get(key))
+            if nd is not None:
+                return None if np.isnan(nd) else nd
+    return None
 
 
 def describe(
@@ -164,14 +201,28 @@ def describe(
         da = dataset_to_bands(da, band_dim)
     if not isinstance(da, xr.DataArray):
         raise InputError(
-            f"expected an xarray.DataArray (or a Dataset of one variable per band), got {type(da).__name__}."
-        )
-    if band_dim not in da.dims:
-        raise InputError(
-            f"no band dimension {band_dim!r} in dims {list(da.dims)}; pass band_dim=NAME, "
-            f"or add one with da.expand_dims({band_dim!r}) for a single-band image."
+            f"expected an xarray.DataArray (or a Dataset of one variable per band), got {type(da).__name__}; "
+            "wrap an array with xr.DataArray(a, dims=('band', 'y', 'x'))."
         )
     y_dim, x_dim = _find(da, _Y_NAMES, "y"), _find(da, _X_NAMES, "x")
+    if isinstance(band_dim, str) and band_dim in (y_dim, x_dim):
+        raise InputError(
+            f"band_dim={band_dim!r} is a spatial dim of the image; band_dim names the dim that holds the "
+            f"bands (channels), one of {[d for d in da.dims if d not in (y_dim, x_dim)]}."
+        )
+    if band_dim not in da.dims:
+        scalar = (
+            " (it is a scalar coordinate: select bands with a list, e.g. isel(band=[0]))"
+            if band_dim in da.coords
+            else ""
+        )
+        raise InputError(
+            f"no band dimension {band_dim!r} in dims {list(da.dims)}{scalar}; pass band_dim=NAME, "
+            f"or add one with da.expand_dims({band_dim!r}) for a single-band image."
+        )
+    if len(da.dims) != len(set(da.dims)):
+        raise InputError(f"the array repeats a dim name: {list(da.dims)}.")
+    bands = check_bands_arg(bands)
     dt = da.dtype
     if np.issubdtype(dt, np.bool_) or not (np.issubdtype(dt, np.integer) or np.issubdtype(dt, np.floating)):
         raise InputError(f"image values must be integers or floats, got dtype {dt}; cast with da.astype('float32').")
@@ -198,24 +249,50 @@ def describe(
     elif names is not None and len(set(names)) != len(names):
         names = None  # unnamed duplicates (e.g. all "band"): treat as positional
     others = tuple(d for d in da.dims if d not in (band_dim, y_dim, x_dim))
-    info = CubeInfo(band_dim, y_dim, x_dim, others, names, find_crs(da), find_nodata(da), _topleft(da, y_dim, x_dim))
+    _, topleft = grid_transform(da, y_dim, x_dim)  # also refuses a rotated or skewed transform
+    info = CubeInfo(band_dim, y_dim, x_dim, others, names, find_crs(da), find_nodata(da), topleft)
     return da, info
 
 
-def dataset_to_bands(ds: xr.Dataset, band_dim: Hashable = "band") -> xr.DataArray:
-    """Stack a Dataset of one variable per band (odc-stac's layout) along ``band_dim``.
+def check_bands_arg(bands: Any) -> list[Any] | None:
+    """``bands=`` as a list; refused when not a non-empty sequence of names (e.g. the string ``"red"``)."""
+    if bands is None:
+        return None
+    if isinstance(bands, (str, bytes)):
+        raise InputError(f"bands must be a list of band names, got the string {bands!r}; pass bands=[{bands!r}].")
+    if not isinstance(bands, Iterable) or isinstance(bands, Mapping):
+        raise InputError(f"bands must be a list of band names, e.g. ['red', 'nir'], got {bands!r}.")
+    bands = np.asarray(bands).ravel().tolist() if isinstance(bands, (xr.DataArray, xr.Variable)) else list(bands)
+    if not bands:
+        raise InputError("bands=[] selects no band; pass the band names to use, or leave bands out for all.")
+    return bands
 
-    ``Dataset.to_array`` drops each variable's attrs, and with them the ``nodata`` that
-    odc-stac declares per band; the common nodata value is carried over here.
+
+def dataset_to_bands(ds: xr.Dataset, band_dim: Hashable = "band") -> xr.DataArray:
+    """The image of a Dataset: its one variable that has a band dim, or its variables stacked as bands.
+
+    A Dataset with one variable along ``band_dim`` (``xr.open_dataset(tif,
+    engine="rasterio")`` gives ``band_data``) is that variable. Otherwise each variable
+    is one band (odc-stac's layout), stacked along ``band_dim``. ``Dataset.to_array``
+    drops each variable's attrs, and with them the ``nodata`` that odc-stac declares per
+    band; the common nodata value is carried over here.
 
     Raises
     ------
     InputError
-        If the Dataset is empty, its variables have different dims, or different nodata.
+        If the Dataset is empty, several variables have a band dim, the variables have
+        different dims, or different nodata.
     """
     names = list(ds.data_vars)
     if not names:
         raise InputError("the Dataset has no data variables; expected one variable per band.")
+    banded = [n for n in names if band_dim in ds[n].dims]
+    if len(banded) == 1:
+        return ds[banded[0]]
+    if banded:
+        raise InputError(
+            f"the Dataset has several variables along {band_dim!r}: {banded}; pass one of them, e.g. ds[{banded[0]!r}]."
+        )
     dims = {ds[n].dims for n in names}
     if len(dims) != 1:
         raise InputError(
@@ -230,19 +307,6 @@ def dataset_to_bands(ds: xr.Dataset, band_dim: Hashable = "band") -> xr.DataArra
     if nd is not None:
         da.attrs["nodata"] = nd
     return da
-
-
-def _topleft(da: xr.DataArray, y_dim: Hashable, x_dim: Hashable) -> bool:
-    """True when coords sit on the corners of the loader's own ``transform`` (stackstac's default)."""
-    t = da.attrs.get("transform")
-    if t is None or x_dim not in da.coords or y_dim not in da.coords or da.sizes[x_dim] == 0:
-        return False
-    try:
-        a, c, e, f = float(t[0]), float(t[2]), float(t[4]), float(t[5])
-        x0, y0 = float(da[x_dim].values[0]), float(da[y_dim].values[0])
-    except (TypeError, ValueError, IndexError):
-        return False
-    return abs(x0 - c) < 1e-6 * abs(a) and abs(y0 - f) < 1e-6 * abs(e)
 
 
 def warn_if_topleft(info: CubeInfo) -> None:
@@ -306,27 +370,124 @@ def label_attrs(k: int, model_id: str, nodata: int) -> dict[str, Any]:
     }
 
 
-def source_transform(da: xr.DataArray) -> Any:
-    """The affine transform of ``da``: the loader's own ``transform`` attribute first
-    (stackstac's coords are pixel *top-left* corners by default, so deriving it from
-    coords would shift it by half a pixel), then rioxarray's (``spatial_ref`` or coords)."""
+def _affine(value: Any) -> Any:
+    """An ``Affine`` from a loader's ``transform`` attr (Affine, or 6 or 9 numbers); None if not one."""
     from affine import Affine
 
-    t = da.attrs.get("transform")
-    if t is not None:
-        try:
-            vals = [float(v) for v in (t if not isinstance(t, Affine) else tuple(t))]
-            return Affine(*vals[:6])
-        except (TypeError, ValueError):
-            pass
-    try:
-        return da.rio.transform(recalc=False)
-    except Exception:
+    if value is None:
         return None
+    try:
+        vals = [float(v) for v in (tuple(value) if isinstance(value, Affine) else value)]
+    except (TypeError, ValueError):
+        return None
+    return Affine(*vals[:6]) if len(vals) in (6, 9) and np.isfinite(vals[:6]).all() else None
+
+
+def _geotransform(da: xr.DataArray) -> Any:
+    """The GDAL ``GeoTransform`` stored on rioxarray's grid-mapping coord, as an ``Affine``; None if absent."""
+    from affine import Affine
+
+    name = da.encoding.get("grid_mapping", da.attrs.get("grid_mapping", "spatial_ref"))
+    coord = da.coords.get(name) if isinstance(name, str) else None
+    text = None if coord is None else coord.attrs.get("GeoTransform")
+    if not isinstance(text, str):
+        return None
+    try:
+        vals = [float(v) for v in text.split()]
+    except ValueError:
+        return None
+    return Affine.from_gdal(*vals) if len(vals) == 6 and np.isfinite(vals).all() else None
+
+
+def _regular_axis(c: xr.DataArray) -> bool:
+    v = c.values
+    if c.ndim != 1 or v.size < 2 or not np.issubdtype(v.dtype, np.number):
+        return False
+    step = np.diff(v.astype(np.float64))
+    return bool(step[0] != 0 and np.allclose(step, step[0], rtol=1e-6, atol=0))
+
+
+def grid_transform(da: xr.DataArray, y_dim: Hashable, x_dim: Hashable) -> tuple[Any, bool]:
+    """The affine transform of ``da``'s y/x grid, and whether its coords are pixel top-left corners.
+
+    The coords decide where the pixels are. A declared transform (a loader's
+    ``attrs["transform"]``, as stackstac's, or rioxarray's ``GeoTransform``) is used only
+    when it agrees with them: same resolution, and the coords sit on its pixel centres
+    (or, stackstac's default, on its top-left corners) a whole number of pixels from its
+    origin; it is then moved to the coords' first pixel, so a cropped cube gets its own
+    origin. Otherwise the transform is derived from the coords (any y/x dim names,
+    e.g. ``lat``/``lon``). Without coords, the declared transform is kept as it is.
+
+    Returns
+    -------
+    (affine.Affine or None, bool)
+        None when no transform can be known: single-pixel or irregular coords, or no
+        coords and nothing declared.
+
+    Raises
+    ------
+    InputError
+        If a declared transform is rotated or skewed.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray(np.zeros((3, 4)), dims=("lat", "lon"),
+    ...                   coords={"lat": [1.5, 0.5, -0.5], "lon": [10.5, 11.5, 12.5, 13.5]})
+    >>> tuple(grid_transform(da, "lat", "lon")[0])[:6]
+    (1.0, 0.0, 10.0, 0.0, -1.0, 2.0)
+    """
+    from affine import Affine
+
+    declared = [t for t in (_affine(da.attrs.get("transform")), _geotransform(da)) if t is not None]
+    for t in declared:
+        if t.b != 0 or t.d != 0:
+            raise InputError(
+                f"the input's transform is rotated or skewed ({tuple(t)[:6]}); labels are written on a "
+                "north-up grid only. Warp the input first, e.g. da.rio.reproject(da.rio.crs)."
+            )
+    if x_dim not in da.coords or y_dim not in da.coords:
+        return (declared[-1] if declared else None), False
+    if not (_regular_axis(da[x_dim]) and _regular_axis(da[y_dim])):
+        return None, False
+    xs, ys = da[x_dim].values.astype(np.float64), da[y_dim].values.astype(np.float64)
+    dx, dy = (xs[-1] - xs[0]) / (xs.size - 1), (ys[-1] - ys[0]) / (ys.size - 1)
+    for t in declared:
+        if not (np.isclose(t.a, dx, rtol=1e-6, atol=0) and np.isclose(t.e, dy, rtol=1e-6, atol=0)):
+            continue
+        for offset, topleft in ((0.5, False), (0.0, True)):
+            kx, ky = (xs[0] - t.c) / t.a - offset, (ys[0] - t.f) / t.e - offset
+            if abs(kx - round(kx)) < 1e-6 and abs(ky - round(ky)) < 1e-6:
+                return Affine(t.a, 0.0, t.c + round(kx) * t.a, 0.0, t.e, t.f + round(ky) * t.e), topleft
+    return Affine(dx, 0.0, xs[0] - dx / 2, 0.0, dy, ys[0] - dy / 2), False
+
+
+def reversed_axes(da: xr.DataArray, info: CubeInfo) -> tuple[bool, bool]:
+    """Whether the y coords ascend (south up) and whether the x coords descend (east left).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray(np.zeros((1, 2, 2)), dims=("band", "y", "x"), coords={"y": [0, 1], "x": [0, 1]})
+    >>> reversed_axes(da, describe(da)[1])
+    (True, False)
+    """
+
+    def ascending(dim: Hashable) -> bool | None:
+        c = da.coords.get(dim)
+        if c is None or c.ndim != 1 or c.size < 2 or not np.issubdtype(c.dtype, np.number):
+            return None
+        return bool(c.values[-1] > c.values[0])
+
+    return ascending(info.y_dim) is True, ascending(info.x_dim) is False
 
 
 def with_geo(out: xr.DataArray, source: xr.DataArray, info: CubeInfo) -> xr.DataArray:
     """Write the source's CRS and transform onto ``out`` the rioxarray way (never mutates ``source``).
+
+    The source's own grid-mapping coord (which may carry a stale ``GeoTransform``) is
+    replaced by a fresh one; the transform is :func:`grid_transform`'s, so it matches the
+    coords of ``out`` (cropped cubes, ``lat``/``lon`` dims included).
 
     Parameters
     ----------
@@ -351,10 +512,54 @@ def with_geo(out: xr.DataArray, source: xr.DataArray, info: CubeInfo) -> xr.Data
     >>> with_geo(src.isel(band=0, drop=True), src, info).rio.crs.to_epsg()
     32618
     """
+    stale = [n for n in ("spatial_ref", source.encoding.get("grid_mapping")) if isinstance(n, str) and n in out.coords]
+    out = out.drop_vars([n for n in stale if out[n].ndim == 0])
+    out.encoding.pop("grid_mapping", None)
     out = out.rio.set_spatial_dims(x_dim=info.x_dim, y_dim=info.y_dim, inplace=False)
     if info.crs is not None:
         out = out.rio.write_crs(info.crs, inplace=False)
-        transform = source_transform(source)
-        if transform is not None and out.sizes[info.x_dim] > 1 and out.sizes[info.y_dim] > 1:
+        transform, _ = grid_transform(source, info.y_dim, info.x_dim)
+        if transform is not None:
             out = out.rio.write_transform(transform, inplace=False)
     return out
+
+
+def encodable_coords(out: xr.DataArray) -> xr.DataArray:
+    """``out`` with its object-dtype coords made writable by ``to_zarr``/``to_netcdf``.
+
+    stackstac attaches STAC properties as object-dtype coords (strings, numbers,
+    ``None``, lists, dicts), which Zarr cannot encode. Coords of only strings become
+    unicode; of only numbers (``None`` as NaN) numeric; any other is dropped. Only the
+    output is changed, never the user's cube.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray(np.zeros(3), dims="time", coords={
+    ...     "id": ("time", np.array(["a", "b", "c"], object)),
+    ...     "cloud": ("time", np.array([1, None, 2.5], object)),
+    ...     "bands": ("time", np.array([{"a": 1}, None, None], object))})
+    >>> out = encodable_coords(da)
+    >>> out["id"].dtype.kind, out["cloud"].dtype.kind, "bands" in out.coords
+    ('U', 'f', False)
+    """
+    fixed: dict[Hashable, Any] = {}
+    drop = []
+    for name, coord in out.coords.items():
+        if coord.dtype != object or coord.chunks is not None:  # a lazy coord is left alone (never computed here)
+            continue
+        flat = list(coord.values.ravel())
+        if flat and all(isinstance(v, str) for v in flat):
+            fixed[name] = coord.variable.copy(data=coord.values.astype(str))
+        elif flat and all(
+            v is None or (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool))
+            for v in flat
+        ):
+            floats = any(v is None or isinstance(v, (float, np.floating)) for v in flat)
+            values = np.array([np.nan if v is None else v for v in flat], float if floats else np.int64)
+            fixed[name] = coord.variable.copy(data=values.reshape(coord.shape))
+        else:
+            drop.append(name)
+    if not fixed and not drop:
+        return out
+    return out.drop_vars(drop).assign_coords(fixed)
