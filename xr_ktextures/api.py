@@ -7,18 +7,24 @@ attach coordinates, CRS and attributes. The ``.ktex`` accessor forwards here.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from ._errors import InputError, NotFittedError
-from .engine import check_tile, normalize_device
+from ._progress import logger, stage_messages, training_display
 from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
 from .inference import predict_blocks
-from .model import MAX_K, NODATA, KTextures
 from .sampling import sample_patches
+
+if TYPE_CHECKING:
+    from .model import KTextures
+
+# Keras and its backend are imported inside the functions (``from .model import ...``),
+# so ``import xr_ktextures`` stays cheap (xbatcher's habit).
 
 __all__ = ["fit", "load_model", "segment", "simulate"]
 
@@ -74,7 +80,12 @@ def fit(
     seed : int
         Makes the sample, the weights and the training reproducible on CPU.
     verbose : int or "auto"
-        Keras progress display.
+        Progress: 0 silent; 1 or "auto" says what fit is doing at each stage (sampling,
+        initialising, training) and shows Keras' training bar; 2 the stages and one
+        training line. Where stdout is not a terminal or Jupyter (a log file, a pipe),
+        training progress is plain lines, without control characters. The stage
+        messages go to the ``logging`` logger ``"xr_ktextures"`` (INFO); when logging is
+        not configured, they are printed while ``verbose`` is on.
     **model_options
         Passed to :class:`KTextures` (``quantizer``, ``extractor``, ``balance``, ...).
 
@@ -100,31 +111,54 @@ def fit(
     >>> model.k
     3
     """
+    from .model import KTextures
+
     _check_k(k)
     da, info = describe(da, band_dim=band_dim, bands=bands)
     if sample_size is None:
         sample_size = max(patch_size, min(512, da.sizes[info.y_dim], da.sizes[info.x_dim]))
     elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
-    patches = sample_patches(
-        da,
-        info,
-        n_chunks=n_chunks,
-        patches_per_chunk=patches_per_chunk,
-        patch_size=int(sample_size),
-        min_size=patch_size,
-        seed=seed,
-    )
-    model = KTextures(k=k, bands=da.sizes[info.band_dim], band_names=info.band_names, seed=seed, **model_options)
-    return model.fit(patches, steps=steps, batch_size=batch_size, patch_size=patch_size, verbose=verbose)
+    with stage_messages(verbose):
+        t0 = time.perf_counter()
+        logger.info("fit: computing a sample of up to %d chunk windows (%d px) ...", n_chunks, sample_size)
+        patches = sample_patches(
+            da,
+            info,
+            n_chunks=n_chunks,
+            patches_per_chunk=patches_per_chunk,
+            patch_size=int(sample_size),
+            min_size=patch_size,
+            seed=seed,
+        )
+        logger.info(
+            "fit: sampled %d patches of %d px in %.1f s", len(patches), patches.shape[1], time.perf_counter() - t0
+        )
+        model = KTextures(k=k, bands=da.sizes[info.band_dim], band_names=info.band_names, seed=seed, **model_options)
+        logger.info("fit: initialising the k=%d model, then training %d steps ...", k, steps)
+        keras_verbose, callbacks = training_display(verbose, steps)
+        model.fit(
+            patches,
+            steps=steps,
+            batch_size=batch_size,
+            patch_size=patch_size,
+            verbose=keras_verbose,
+            callbacks=callbacks,
+        )
+        logger.info("fit: done in %.1f s", time.perf_counter() - t0)
+    return model
 
 
 def _check_k(k: Any) -> None:
+    from .model import MAX_K
+
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= int(k) <= MAX_K:
         raise InputError(f"k must be an integer from 2 to {MAX_K}, got {k!r}.")
 
 
 def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | None) -> tuple[xr.DataArray, CubeInfo]:
+    from .model import KTextures
+
     if model is None:
         raise NotFittedError("no model: pass model=... (from fit() or load_model()), or call da.ktex.fit() first.")
     if not isinstance(model, KTextures):
@@ -226,6 +260,9 @@ def segment(
     >>> labels.dtype, labels.dims
     (dtype('uint8'), ('y', 'x'))
     """
+    from .engine import check_tile, normalize_device
+    from .model import NODATA
+
     normalize_device(device)  # a misspelt device or tile fails here, not on the workers
     check_tile(tile)
     da, info = _prepare(da, model, band_dim, bands)
@@ -332,6 +369,8 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     True
     """
     import keras
+
+    from .model import KTextures
 
     p = os.fspath(path)
     if not os.path.isfile(p):

@@ -10,6 +10,7 @@ window and its ring of neighbour chunks is in memory, however large the cube.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Hashable, Iterator, Mapping
@@ -19,6 +20,7 @@ import dask.array as dsa
 import xarray as xr
 
 from ._errors import InputError
+from ._progress import WindowBar
 from .geo import _X_NAMES, _Y_NAMES, _find
 
 __all__ = ["write_zarr", "zarr_windows"]
@@ -82,6 +84,7 @@ def write_zarr(
     name: Hashable | None = None,
     mode: Literal["w", "w-"] = "w-",
     consolidated: bool | None = None,
+    progress: bool = False,
 ) -> None:
     """Write ``da`` (e.g. lazy labels) to a Zarr store, computing one window of chunks at a time.
 
@@ -108,6 +111,10 @@ def write_zarr(
         ``"w-"`` (default: fail if the store exists) or ``"w"`` (overwrite).
     consolidated : bool, optional
         Passed to ``to_zarr`` for the metadata.
+    progress : bool
+        Show one progress bar for the whole cube, counting windows written (``tqdm.auto``
+        when installed; plain lines when stdout is not a terminal or Jupyter). A
+        ``dask.diagnostics.ProgressBar`` around the call would show one bar per window.
 
     Raises
     ------
@@ -146,5 +153,10 @@ def write_zarr(
     ds.to_zarr(target, mode=mode, compute=False, consolidated=consolidated)
     # a region write takes only variables along the region's dims (not e.g. the scalar spatial_ref)
     part = ds.drop_vars([v for v in ds.variables if not set(ds[v].dims) & set(da.dims)])
-    for region in zarr_windows(da, win):
-        part.isel(region).to_zarr(target, region={str(d): s for d, s in region.items()}, consolidated=False)
+    regions = list(zarr_windows(da, win))
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(WindowBar(len(regions), f"write_zarr {var}")) if progress else None
+        for region in regions:
+            part.isel(region).to_zarr(target, region={str(d): s for d, s in region.items()}, consolidated=False)
+            if bar is not None:
+                bar.update()
