@@ -78,3 +78,38 @@ def test_main_quiets_the_backend_before_running_a_command(monkeypatch, tmp_path)
     monkeypatch.setattr(_quiet, "import_backend_quietly", lambda: calls.append("quiet"))
     assert cli.main(["segment", str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), "-k", "2"]) == 2
     assert calls == ["quiet"]
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    import ast
+    from importlib.metadata import packages_distributions
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
+
+    required = names(project["dependencies"])
+    anywhere = required.union(*(names(r) for r in project["optional-dependencies"].values()))
+    dists = packages_distributions()
+    missing = []
+    for path in sorted((ROOT / "xr_ktextures").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        top_level = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                mods = [node.module]
+            else:
+                continue
+            for mod in (m.split(".")[0] for m in mods):
+                if mod in sys.stdlib_module_names or mod in ("xr_ktextures", "tqdm"):  # tqdm: used when present
+                    continue
+                declared = required if id(node) in top_level else anywhere
+                if not {d.lower().replace("_", "-") for d in dists.get(mod, [mod])} & declared:
+                    missing.append(f"{path.name}: {mod}")
+    assert not missing, missing
