@@ -97,7 +97,8 @@ def plot_labels(
     >>> ax = plot_labels(np.array([[0, 1], [2, 255]], dtype=np.uint8), k=3)
     >>> len(ax.get_legend().get_texts())
     3
-    >>> series = xr.DataArray(np.zeros((2, 4, 4), np.uint8), dims=("time", "y", "x"), attrs={"k": 2})
+    >>> zeros = np.zeros((2, 4, 4), np.uint8)
+    >>> series = xr.DataArray(zeros, dims=("time", "y", "x"), attrs={"k": 2})
     >>> plot_labels(series).axs.shape  # one panel per date
     (1, 2)
     """
@@ -126,6 +127,7 @@ def plot_labels(
         if ax is None:
             _, ax = plt.subplots(layout="constrained")
         masked.plot.imshow(ax=ax, **style)
+        _map_ticks(ax)
         if legend:
             ax.legend(
                 handles=_handles(k, cmap), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize="small"
@@ -134,19 +136,36 @@ def plot_labels(
     if ax is not None:
         raise ValueError("ax= draws one panel; labels with a time dim draw a grid of panels: drop ax=.")
     grid = masked.plot.imshow(col=col, col_wrap=col_wrap, **style)
+    for a in grid.axs.flat:
+        _map_ticks(a)
     if legend:
         leg = grid.fig.legend(handles=_handles(k, cmap), loc="center right", frameon=False, fontsize="small")
         _make_room(grid.fig, leg)
     return grid
 
 
+def _map_ticks(ax: Any) -> None:
+    """Whole map coordinates (no "+2.05e6" offset), few enough ticks not to overlap."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    for axis in (ax.xaxis, ax.yaxis):
+        if isinstance(axis.get_major_formatter(), ScalarFormatter):
+            axis.get_major_formatter().set_useOffset(False)
+            axis.get_major_formatter().set_scientific(False)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+
+
 def _make_room(fig: Any, legend: Any) -> None:
-    """Widen the figure by the legend's width and keep the panels left of it (as xarray's guides)."""
+    """Widen the figure by the legend's width and keep the panels left of it (as xarray's guides), labels inside."""
     renderer = fig.canvas.get_renderer()
     width = legend.get_window_extent(renderer).width / fig.dpi
     total = fig.get_figwidth() + width
     fig.set_figwidth(total)
     fig.subplots_adjust(right=1 - (width / total + 0.02))
+    boxes = [b for b in (a.get_tightbbox(renderer) for a in fig.axes if a.get_visible()) if b is not None]
+    left = min((b.x0 for b in boxes), default=0.0)  # long map y ticks and the y label
+    if left < 0:
+        fig.subplots_adjust(left=fig.subplotpars.left + (4 - left) / fig.bbox.width)
 
 
 def _rgb(da: Any, stretch: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, Any]:
@@ -180,7 +199,8 @@ def save_figure(image: Any, labels: Any, simulated: Any, path: str) -> None:
     --------
     >>> import os, tempfile
     >>> import numpy as np, xarray as xr
-    >>> img = xr.DataArray(np.random.default_rng(0).random((3, 8, 8)), dims=("band", "y", "x"))
+    >>> rgb = np.random.default_rng(0).random((3, 8, 8))
+    >>> img = xr.DataArray(rgb, dims=("band", "y", "x"))
     >>> lab = xr.DataArray(np.zeros((8, 8), np.uint8), dims=("y", "x"), attrs={"k": 2})
     >>> path = os.path.join(tempfile.mkdtemp(), "fig.png")
     >>> save_figure(img, lab, img, path); os.path.getsize(path) > 0
