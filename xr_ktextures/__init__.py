@@ -53,6 +53,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         from importlib import import_module
 
+        from ._quiet import import_backend_quietly
+
+        import_backend_quietly(set_level=False)
+
         value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value  # later accesses skip this function
         return value

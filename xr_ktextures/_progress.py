@@ -74,9 +74,10 @@ def stage_messages(verbose: Any) -> Iterator[None]:
 
     Examples
     --------
-    >>> with stage_messages(verbose=1):  # a script without logging.basicConfig(): printed
-    ...     logger.info("computing a sample")  # doctest: +SKIP
-    computing a sample
+    In a script that did not configure logging, ``verbose=1`` prints the messages:
+
+    >>> with stage_messages(verbose=0):  # silent: only a configured logging shows it
+    ...     logger.info("computing a sample")
     """
     if not verbose or logger.hasHandlers():
         yield
@@ -160,6 +161,8 @@ class WindowBar:
         What is being done, shown before the count.
     stream : file-like, optional
         Where to write (default ``sys.stdout``, like ``dask.diagnostics.ProgressBar``).
+    use_tqdm : bool
+        Use ``tqdm.auto`` when it is installed (default); False: always the text bar.
 
     Examples
     --------

@@ -39,7 +39,8 @@ class KTexAccessor:
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures  # registers .ktex
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 48, 48), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 48, 48), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = da.ktex.fit(k=2, steps=1, patch_size=32, verbose=0)
     >>> da.ktex.segment().shape
     (48, 48)
@@ -123,7 +124,8 @@ class KTexDatasetAccessor:
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures  # registers .ktex
     >>> rng = np.random.default_rng(0)
-    >>> ds = xr.Dataset({b: (("y", "x"), rng.random((48, 48), dtype=np.float32)) for b in ["red", "green", "nir"]})
+    >>> bands = ["red", "green", "nir"]
+    >>> ds = xr.Dataset({b: (("y", "x"), rng.random((48, 48), "float32")) for b in bands})
     >>> model = ds.ktex.fit(k=2, steps=1, patch_size=32, verbose=0)
     >>> model.band_names
     ['red', 'green', 'nir']

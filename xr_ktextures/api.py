@@ -16,6 +16,7 @@ import xarray as xr
 
 from ._errors import InputError, NotFittedError
 from ._progress import logger, stage_messages, training_display
+from ._quiet import import_backend_quietly
 from .geo import CubeInfo, check_model_fits, describe, label_attrs, warn_if_topleft, with_geo
 from .inference import predict_blocks
 from .sampling import sample_patches
@@ -106,11 +107,13 @@ def fit(
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures as xk
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 64, 64), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
     >>> model.k
     3
     """
+    import_backend_quietly(set_level=False)  # no TensorFlow start-up lines in a notebook
     from .model import KTextures
 
     _check_k(k)
@@ -157,6 +160,7 @@ def _check_k(k: Any) -> None:
 
 
 def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | None) -> tuple[xr.DataArray, CubeInfo]:
+    import_backend_quietly(set_level=False)
     from .model import KTextures
 
     if model is None:
@@ -254,12 +258,14 @@ def segment(
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures as xk
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 64, 64), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
     >>> labels = xk.segment(da.chunk({"y": 32, "x": 32}), model)
     >>> labels.dtype, labels.dims
     (dtype('uint8'), ('y', 'x'))
     """
+    import_backend_quietly(set_level=False)
     from .engine import check_tile, normalize_device
     from .model import NODATA
 
@@ -315,7 +321,8 @@ def simulate(
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures as xk
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 64, 64), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
     >>> sim = xk.simulate(da, model)
     >>> sim.dims, sim.dtype
@@ -361,13 +368,16 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     >>> import os, tempfile
     >>> import numpy as np
     >>> import xr_ktextures as xk
-    >>> model = xk.KTextures(k=2, seed=0).fit(np.random.default_rng(0).random((2, 32, 32, 4)),
-    ...                                       steps=1, batch_size=2, patch_size=32, verbose=0)
+    >>> patches = np.random.default_rng(0).random((2, 32, 32, 4))
+    >>> model = xk.KTextures(k=2, seed=0).fit(
+    ...     patches, steps=1, batch_size=2, patch_size=32, verbose=0
+    ... )
     >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
     >>> model.save(path)
     >>> xk.load_model(path).model_id == model.model_id
     True
     """
+    import_backend_quietly(set_level=False)
     import keras
 
     from .model import KTextures

@@ -126,11 +126,13 @@ def write_zarr(
     Examples
     --------
     >>> import tempfile, dask.array as dsa, numpy as np, xarray as xr
-    >>> da = xr.DataArray(dsa.arange(36, chunks=2).reshape(6, 6).astype("uint8"), dims=("y", "x"))
+    >>> values = dsa.arange(36, chunks=2).reshape(6, 6).astype("uint8")
+    >>> da = xr.DataArray(values, dims=("y", "x"))
     >>> path = tempfile.mkdtemp() + "/out.zarr"
     >>> write_zarr(da, path, window=2, name="labels")
-    >>> bool((xr.open_zarr(path)["labels"].values == np.arange(36).reshape(6, 6)).all())
-    True
+    >>> back = xr.open_zarr(path, mask_and_scale=False)["labels"]
+    >>> back.dtype, bool((back.values == np.arange(36).reshape(6, 6)).all())
+    (dtype('uint8'), True)
     """
     win = _check_window(window)
     if mode not in ("w", "w-"):
