@@ -1,4 +1,4 @@
-"""Sphinx configuration: MyST pages, the executed example notebook, numpydoc API reference.
+"""Sphinx configuration: MyST pages, the example notebook executed at build time, numpydoc API reference.
 
 Build (warnings are errors in CI):  sphinx-build -W --keep-going -b html docs docs/_build/html
 """
@@ -22,7 +22,12 @@ extensions = [
 ]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "make_figures.py", "**.ipynb_checkpoints"]
-nb_execution_mode = "off"  # the notebook is executed (and checked) by the test suite
+# The example notebook is stored without outputs (tests/test_docs.py checks it) and executed
+# at every build, so the page shows what today's code prints; an error fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_timeout = 900
+nb_execution_in_temp = True  # the files it writes (sample_model.keras) stay out of the tree
 myst_enable_extensions = ["colon_fence"]
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
@@ -30,8 +35,9 @@ numpydoc_validation_checks = {"PR01", "RT01"}  # every parameter and return docu
 autodoc_typehints = "none"
 html_theme = "alabaster"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # long code lines wrap instead of being cut off
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
-# The example notebook lives in examples/; copy it in so it renders with its outputs.
+# The example notebook lives in examples/; copy it in so it is executed and rendered.
 (HERE / "generated").mkdir(exist_ok=True)
 shutil.copy(HERE.parent / "examples" / "quickstart.ipynb", HERE / "generated" / "quickstart.ipynb")

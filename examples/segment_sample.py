@@ -1,4 +1,4 @@
-"""Fit, segment and analyse the shipped sample with xarray (runs offline, ~1-2 min on a laptop CPU).
+"""Fit, segment and analyse the shipped sample with xarray (runs offline on a laptop CPU).
 
 python examples/segment_sample.py
 """

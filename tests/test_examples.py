@@ -18,3 +18,5 @@ def test_quickstart_notebook_executes(tmp_path) -> None:
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the figure was drawn
+    stats = [o["data"]["text/plain"] for o in outputs if "mean_ndvi" in o.get("data", {}).get("text/plain", "")]
+    assert stats and "inf" not in stats[-1] and "nan" not in stats[-1].lower()  # NDVI in float: finite means

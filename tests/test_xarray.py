@@ -275,9 +275,16 @@ def test_error_not_an_xarray_object(model) -> None:
         xk.segment(np.zeros((4, 8, 8)), model)
 
 
-def test_error_image_smaller_than_a_patch(cube) -> None:
-    with pytest.raises(InputError, match="smaller than patch_size=64"):
-        xk.fit(cube.isel(y=slice(0, 40)), k=2)
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (40, r"is 40x88 px, smaller than patch_size=64; pass patch_size=32 or less"),
+        (20, r"is 20x88 px; fit needs at least 32x32 px"),  # no patch_size can help: say the minimum
+    ],
+)
+def test_error_image_smaller_than_a_patch(cube, rows, message) -> None:
+    with pytest.raises(InputError, match=message):
+        xk.fit(cube.isel(y=slice(0, rows)), k=2)
 
 
 def test_error_dask_image_smaller_than_the_halo(model) -> None:

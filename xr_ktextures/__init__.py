@@ -1,9 +1,15 @@
 """xr_ktextures: k-textures self-supervised texture segmentation for xarray and Dask.
 
-Importing the package registers the ``.ktex`` DataArray accessor.
+Importing the package registers the ``.ktex`` DataArray and Dataset accessors. It does
+not import Keras or its backend (TensorFlow, JAX, torch): :func:`fit`, :func:`segment`,
+:func:`simulate`, :func:`load_model` and :class:`KTextures` import them when first used.
 """
 
-from . import accessor as _accessor  # noqa: F401  (registers da.ktex)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import accessor as _accessor  # noqa: F401  (registers da.ktex and ds.ktex; cheap)
 from ._errors import (
     DeviceUnavailableError,
     IncompleteStoreError,
@@ -15,8 +21,10 @@ from ._errors import (
     WeightsNotFoundError,
 )
 from .api import fit, load_model, segment, simulate
-from .model import NODATA, KTextures
 from .writing import write_zarr
+
+if TYPE_CHECKING:
+    from .model import NODATA, KTextures
 
 __all__ = [
     "NODATA",
@@ -29,6 +37,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFittedError",
     "WeightsNotFoundError",
+    "__version__",
     "fit",
     "load_model",
     "sample_path",
@@ -36,7 +45,30 @@ __all__ = [
     "simulate",
     "write_zarr",
 ]
-__version__ = "0.1.0"
+
+__version__ = "0.2.0"
+"""The one version number: pyproject.toml reads it from here (``dynamic = ["version"]``)."""
+
+_LAZY = {"KTextures": "model", "NODATA": "model"}
+"""Names whose module imports Keras: resolved on first access (PEP 562)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        from ._quiet import import_backend_quietly
+
+        import_backend_quietly(set_level=False)
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later accesses skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def sample_path() -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from ._errors import InputError, KTexturesError, ModelNotFoundError, NotFittedError
-from .engine import check_tile, normalize_device
+from ._progress import logger, stage_messages, training_display
+from ._quiet import import_backend_quietly
 from .geo import (
     CubeInfo,
     check_bands_arg,
@@ -28,8 +29,13 @@ from .geo import (
     with_geo,
 )
 from .inference import predict_blocks
-from .model import MAX_K, NODATA, KTextures, _timing
 from .sampling import sample_patches
+
+if TYPE_CHECKING:
+    from .model import KTextures
+
+# Keras and its backend are imported inside the functions (``from .model import ...``),
+# so ``import xr_ktextures`` stays cheap (xbatcher's habit).
 
 __all__ = ["fit", "load_model", "segment", "simulate"]
 
@@ -85,7 +91,12 @@ def fit(
     seed : int
         Makes the sample, the weights and the training reproducible on CPU.
     verbose : int or "auto"
-        Keras progress display.
+        Progress: 0 silent; 1 or "auto" says what fit is doing at each stage (sampling,
+        initialising, training) and shows Keras' training bar; 2 the stages and one
+        training line. Where stdout is not a terminal or Jupyter (a log file, a pipe),
+        training progress is plain lines, without control characters. The stage
+        messages go to the ``logging`` logger ``"xr_ktextures"`` (INFO); when logging is
+        not configured, they are printed while ``verbose`` is on.
     **model_options
         Passed to :class:`KTextures` (``quantizer``, ``extractor``, ``balance``, ...).
 
@@ -110,11 +121,15 @@ def fit(
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures as xk
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 64, 64), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
     >>> model.k
     3
     """
+    import_backend_quietly(set_level=False)  # no TensorFlow start-up lines in a notebook
+    from .model import _timing
+
     _check_k(k)
     _check_fit_options(n_chunks, patches_per_chunk, patch_size, steps, batch_size, seed, verbose)
     da, info = describe(da, band_dim=band_dim, bands=bands)
@@ -130,21 +145,39 @@ def fit(
         )
     # the model is built (and its options checked) before any chunk is computed
     model = _new_model(k, da.sizes[info.band_dim], info.band_names, seed, model_options)
-    t0 = time.perf_counter()
-    patches = sample_patches(
-        da,
-        info,
-        n_chunks=n_chunks,
-        patches_per_chunk=patches_per_chunk,
-        patch_size=int(sample_size),
-        min_size=patch_size,
-        seed=seed,
-    )
-    _timing("sample", t0)
-    return model.fit(patches, steps=steps, batch_size=batch_size, patch_size=patch_size, verbose=verbose)
+    with stage_messages(verbose):
+        t0 = time.perf_counter()
+        logger.info("fit: computing a sample of up to %d chunk windows (%d px) ...", n_chunks, sample_size)
+        patches = sample_patches(
+            da,
+            info,
+            n_chunks=n_chunks,
+            patches_per_chunk=patches_per_chunk,
+            patch_size=int(sample_size),
+            min_size=patch_size,
+            seed=seed,
+        )
+        _timing("sample", t0)
+        logger.info(
+            "fit: sampled %d patches of %d px in %.1f s", len(patches), patches.shape[1], time.perf_counter() - t0
+        )
+        logger.info("fit: initialising the k=%d model, then training %d steps ...", k, steps)
+        keras_verbose, callbacks = training_display(verbose, steps)
+        model.fit(
+            patches,
+            steps=steps,
+            batch_size=batch_size,
+            patch_size=patch_size,
+            verbose=keras_verbose,
+            callbacks=callbacks,
+        )
+        logger.info("fit: done in %.1f s", time.perf_counter() - t0)
+    return model
 
 
 def _check_k(k: Any) -> None:
+    from .model import MAX_K
+
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= int(k) <= MAX_K:
         raise InputError(f"k must be an integer from 2 to {MAX_K}, got {k!r}.")
 
@@ -177,6 +210,8 @@ def _new_model(k: int, bands: int, band_names: Any, seed: int, options: dict[str
     import difflib
     import inspect
 
+    from .model import KTextures
+
     known = [p for p in inspect.signature(KTextures.__init__).parameters if p not in _NOT_OPTIONS]
     for name in options:
         if name not in known and name != "name":
@@ -200,6 +235,9 @@ def _check_nodata(nodata: Any) -> float | None:
 
 
 def _prepare(da: Any, model: Any, band_dim: Hashable, bands: Sequence[Any] | None) -> tuple[xr.DataArray, CubeInfo]:
+    import_backend_quietly(set_level=False)
+    from .model import KTextures
+
     if model is None:
         raise NotFittedError("no model: pass model=... (from fit() or load_model()), or call da.ktex.fit() first.")
     if not isinstance(model, KTextures):
@@ -308,12 +346,17 @@ def segment(
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures as xk
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 64, 64), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
     >>> labels = xk.segment(da.chunk({"y": 32, "x": 32}), model)
     >>> labels.dtype, labels.dims
     (dtype('uint8'), ('y', 'x'))
     """
+    import_backend_quietly(set_level=False)
+    from .engine import check_tile, normalize_device
+    from .model import NODATA
+
     normalize_device(device)  # a misspelt device or tile fails here, not on the workers
     check_tile(tile)
     _check_nodata(nodata)
@@ -367,7 +410,8 @@ def simulate(
     >>> import numpy as np, xarray as xr
     >>> import xr_ktextures as xk
     >>> rng = np.random.default_rng(0)
-    >>> da = xr.DataArray(rng.random((4, 64, 64), dtype=np.float32), dims=("band", "y", "x"))
+    >>> values = rng.random((4, 64, 64), dtype=np.float32)
+    >>> da = xr.DataArray(values, dims=("band", "y", "x"))
     >>> model = xk.fit(da, k=3, steps=2, patch_size=32, verbose=0)
     >>> sim = xk.simulate(da, model)
     >>> sim.dims, sim.dtype
@@ -414,14 +458,19 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     >>> import os, tempfile
     >>> import numpy as np
     >>> import xr_ktextures as xk
-    >>> model = xk.KTextures(k=2, seed=0).fit(np.random.default_rng(0).random((2, 32, 32, 4)),
-    ...                                       steps=1, batch_size=2, patch_size=32, verbose=0)
+    >>> patches = np.random.default_rng(0).random((2, 32, 32, 4))
+    >>> model = xk.KTextures(k=2, seed=0).fit(
+    ...     patches, steps=1, batch_size=2, patch_size=32, verbose=0
+    ... )
     >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
     >>> model.save(path)
     >>> xk.load_model(path).model_id == model.model_id
     True
     """
+    import_backend_quietly(set_level=False)
     import keras
+
+    from .model import KTextures
 
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}.")

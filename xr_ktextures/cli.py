@@ -157,7 +157,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="xr-ktextures", description="k-textures texture segmentation of rasters.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, k_required: bool, k_default: int | None = None) -> None:
@@ -204,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["segment", "missing.tif", "out.tif", "-k", "3"])
     2
     """
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv)  # --help and --version end here, before any heavy import
     from ._errors import KTexturesError
+    from ._quiet import import_backend_quietly
+
+    import_backend_quietly()  # TensorFlow's C++/absl start-up lines, unless TF_CPP_MIN_LOG_LEVEL is set
 
     try:
         return int(args.func(args))

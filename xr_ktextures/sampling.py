@@ -18,6 +18,8 @@ from .geo import CubeInfo, invalid_pixels
 
 __all__ = ["sample_patches"]
 
+_MIN_PATCH = 32  # the smallest patch_size KTextures.fit accepts
+
 
 def _starts(chunks: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
@@ -93,9 +95,15 @@ def sample_patches(
     """
     ny, nx = da.sizes[info.y_dim], da.sizes[info.x_dim]
     if ny < patch_size or nx < patch_size:
+        side = min(ny, nx, min_size or patch_size)  # the patch_size the image allows, at most min_size
+        if side < _MIN_PATCH:
+            raise InputError(
+                f"the image is {ny}x{nx} px; fit needs at least {_MIN_PATCH}x{_MIN_PATCH} px (the smallest "
+                "patch_size); fit on a larger image of the same sensor and use that model."
+            )
         raise InputError(
-            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass a smaller patch_size "
-            "(a multiple of 16, >= 32)."
+            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass patch_size="
+            f"{side // 16 * 16} or less (a multiple of 16, >= {_MIN_PATCH})."
         )
     arr = da.transpose(*info.other_dims, info.y_dim, info.x_dim, info.band_dim)
     data = arr.data

@@ -10,6 +10,7 @@ window and its ring of neighbour chunks is in memory, however large the cube.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Hashable, Iterator, Mapping
@@ -20,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ._errors import IncompleteStoreError, InputError
+from ._progress import WindowBar
 from .geo import _X_NAMES, _Y_NAMES, _find, encodable_coords
 
 __all__ = ["COMPLETE", "open_zarr", "store_state", "write_zarr", "zarr_windows"]
@@ -236,6 +238,7 @@ def write_zarr(
     mode: Literal["w", "w-"] = "w-",
     consolidated: bool | None = None,
     resume: bool = False,
+    progress: bool = False,
 ) -> None:
     """Write ``da`` (e.g. lazy labels) to a Zarr store, computing one window of chunks at a time.
 
@@ -274,6 +277,10 @@ def write_zarr(
         Finish an interrupted write of the same array (same variable, shape, dtype,
         chunks and ``model_id``) instead of failing or starting over; a finished store is
         left as it is. Where there is no store, write one.
+    progress : bool
+        Show one progress bar for the whole cube, counting windows written (``tqdm.auto``
+        when installed; plain lines when stdout is not a terminal or Jupyter). A
+        ``dask.diagnostics.ProgressBar`` around the call would show one bar per window.
 
     Raises
     ------
@@ -286,11 +293,13 @@ def write_zarr(
     Examples
     --------
     >>> import tempfile, dask.array as dsa, numpy as np, xarray as xr
-    >>> da = xr.DataArray(dsa.arange(36, chunks=2).reshape(6, 6).astype("uint8"), dims=("y", "x"))
+    >>> values = dsa.arange(36, chunks=2).reshape(6, 6).astype("uint8")
+    >>> da = xr.DataArray(values, dims=("y", "x"))
     >>> path = tempfile.mkdtemp() + "/out.zarr"
     >>> write_zarr(da, path, window=2, name="labels")
-    >>> bool((open_zarr(path).values == np.arange(36).reshape(6, 6)).all())
-    True
+    >>> back = xr.open_zarr(path, mask_and_scale=False)["labels"]
+    >>> back.dtype, bool((back.values == np.arange(36).reshape(6, 6)).all())
+    (dtype('uint8'), True)
     """
     if isinstance(da, xr.Dataset):
         raise InputError(
@@ -350,11 +359,16 @@ def write_zarr(
     part.attrs = {}
     for v in part.variables.values():  # a region write takes the fill value from the store
         v.attrs = {key: a for key, a in v.attrs.items() if key != "_FillValue"}
+    regions = list(zarr_windows(da, win))
     done = 0
-    for i, region in enumerate(zarr_windows(da, win)):
-        if i < first:
-            continue
-        part.isel(region).to_zarr(target, region={str(d): s for d, s in region.items()}, consolidated=False)
-        done = i + 1
-        _set_attrs(target, False, **{DONE: done})
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(WindowBar(len(regions) - first, f"write_zarr {var}")) if progress else None
+        for i, region in enumerate(regions):
+            if i < first:
+                continue
+            part.isel(region).to_zarr(target, region={str(d): s for d, s in region.items()}, consolidated=False)
+            done = i + 1
+            _set_attrs(target, False, **{DONE: done})
+            if bar is not None:
+                bar.update()
     _set_attrs(target, consolidated, **{COMPLETE: True, DONE: max(done, first)})

@@ -1,0 +1,115 @@
+"""Importing the package and starting the command stay cheap: no Keras, no TensorFlow, one version."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import xr_ktextures as xk
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("keras", "tensorflow", "jax", "torch")
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env}
+    environ.pop("TF_CPP_MIN_LOG_LEVEL", None)  # a user's setting (or JAX's, set when imported here) would win
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=120)
+
+
+def test_import_registers_both_accessors_without_importing_a_deep_learning_framework() -> None:
+    done = _python(
+        "import sys, numpy as np, xarray as xr, xr_ktextures\n"
+        "da = xr.DataArray(np.zeros((1, 2, 2)), dims=('band', 'y', 'x'))\n"
+        "print(type(da.ktex).__name__, type(da.to_dataset(dim='band').ktex).__name__)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["KTexAccessor KTexDatasetAccessor", "[]"]
+    assert done.stderr == ""  # and so no TensorFlow log lines
+
+
+def test_the_lazy_names_resolve_to_the_model_module() -> None:
+    from xr_ktextures import model
+
+    assert xk.KTextures is model.KTextures and xk.NODATA == model.NODATA == 255
+    assert {"KTextures", "NODATA", "fit"} <= set(dir(xk))
+
+
+def test_help_and_version_do_not_load_tensorflow() -> None:
+    code = (
+        "import sys\nfrom xr_ktextures.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    for flag in ("--help", "--version"):
+        done = subprocess.run([sys.executable, "-c", code, flag], capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.rstrip().endswith("exit 0\n[]"), done.stdout
+        assert done.stderr == ""
+    assert f"xr-ktextures {xk.__version__}" in done.stdout
+
+
+def test_one_version_number_read_by_pyproject_from_the_package() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "xr_ktextures.__version__"' in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", xk.__version__)
+    changelog = (ROOT / "docs" / "changelog.md").read_text()
+    assert re.search(r"^## (\S+)", changelog, re.M).group(1) == xk.__version__  # the current section
+
+
+def test_the_command_imports_the_backend_without_tensorflow_s_start_up_log() -> None:
+    done = _python(
+        "import os\nfrom xr_ktextures._quiet import import_backend_quietly\nimport_backend_quietly()\n"
+        "import keras\nprint(keras.backend.backend(), os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [os.environ.get("KERAS_BACKEND", "tensorflow"), "2"]
+    assert done.stderr == ""  # no "oneDNN custom operations", no absl pre-init warning
+
+
+def test_main_quiets_the_backend_before_running_a_command(monkeypatch, tmp_path) -> None:
+    from xr_ktextures import _quiet, cli
+
+    calls = []
+    monkeypatch.setattr(_quiet, "import_backend_quietly", lambda: calls.append("quiet"))
+    assert cli.main(["segment", str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), "-k", "2"]) == 2
+    assert calls == ["quiet"]
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    import ast
+    from importlib.metadata import packages_distributions
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
+
+    required = names(project["dependencies"])
+    anywhere = required.union(*(names(r) for r in project["optional-dependencies"].values()))
+    dists = packages_distributions()
+    missing = []
+    for path in sorted((ROOT / "xr_ktextures").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        top_level = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                mods = [node.module]
+            else:
+                continue
+            for mod in (m.split(".")[0] for m in mods):
+                if mod in sys.stdlib_module_names or mod in ("xr_ktextures", "tqdm"):  # tqdm: used when present
+                    continue
+                declared = required if id(node) in top_level else anywhere
+                if not {d.lower().replace("_", "-") for d in dists.get(mod, [mod])} & declared:
+                    missing.append(f"{path.name}: {mod}")
+    assert not missing, missing
