@@ -75,11 +75,14 @@ def flops_per_pixel(model: Any) -> dict[str, float]:
         out["frontend"] = float(bands + gabor + bands + pool + 5 * bands)
         cin = fe.channels(bands)
     first = cin
-    for i in range(len(enc.convs)):
+    view = getattr(enc, "view", "both")
+    hidden = not enc.pool or view != "colour"  # the "colour" view runs no convolution
+    for i in range(len(enc.convs) if hidden else 0):
         out[f"conv{i}"] = float(2 * 9 * cin * enc.filters + 2 * enc.filters)  # MACs, bias, relu
         cin = enc.filters
-    if enc.pool:  # the head reads the hypercolumn (input and every hidden map); k logits pooled
-        out["head"] = float(2 * (first + cin * len(enc.convs)) * enc.outputs + 2 * enc.outputs)
+    if enc.pool:  # the head reads the view's part of the hypercolumn; k logits pooled
+        read = (first if view != "texture" else 0) + (enc.filters * len(enc.convs) if hidden else 0)
+        out["head"] = float(2 * read * enc.outputs + 2 * enc.outputs)
         out["pool"] = float(2 * (2 * enc.pool + 1) * enc.outputs)  # (w, 1) then (1, w) means
     else:
         out["head"] = float(2 * cin * enc.outputs + 2 * enc.outputs)

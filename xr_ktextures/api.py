@@ -29,7 +29,7 @@ from .geo import (
     with_geo,
 )
 from .inference import predict_blocks
-from .sampling import sample_patches
+from .sampling import check_image_size, sample_patches
 
 if TYPE_CHECKING:
     from .model import KTextures
@@ -137,12 +137,7 @@ def fit(
         sample_size = max(patch_size, min(512, da.sizes[info.y_dim], da.sizes[info.x_dim]))
     elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
-    ny, nx = da.sizes[info.y_dim], da.sizes[info.x_dim]
-    if ny < patch_size or nx < patch_size:
-        raise InputError(
-            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass a smaller patch_size "
-            "(a multiple of 16, >= 32)."
-        )
+    check_image_size(da.sizes[info.y_dim], da.sizes[info.x_dim], int(sample_size), patch_size)
     # the model is built (and its options checked) before any chunk is computed
     model = _new_model(k, da.sizes[info.band_dim], info.band_names, seed, model_options)
     with stage_messages(verbose):

@@ -94,17 +94,7 @@ def sample_patches(
     (6, 32, 32, 4)
     """
     ny, nx = da.sizes[info.y_dim], da.sizes[info.x_dim]
-    if ny < patch_size or nx < patch_size:
-        side = min(ny, nx, min_size or patch_size)  # the patch_size the image allows, at most min_size
-        if side < _MIN_PATCH:
-            raise InputError(
-                f"the image is {ny}x{nx} px; fit needs at least {_MIN_PATCH}x{_MIN_PATCH} px (the smallest "
-                "patch_size); fit on a larger image of the same sensor and use that model."
-            )
-        raise InputError(
-            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass patch_size="
-            f"{side // 16 * 16} or less (a multiple of 16, >= {_MIN_PATCH})."
-        )
+    check_image_size(ny, nx, patch_size, min_size)
     arr = da.transpose(*info.other_dims, info.y_dim, info.x_dim, info.band_dim)
     data = arr.data
     lead = arr.shape[:-3]
@@ -173,3 +163,18 @@ def _valid_patches(
             if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] == 0:
                 patches.append(w[y:y2, x:x2])
     return patches
+
+
+def check_image_size(ny: int, nx: int, patch_size: int, min_size: int | None = None) -> None:
+    """Refuse an image smaller than the patches, naming what would work (the minimum or a patch_size)."""
+    if ny < patch_size or nx < patch_size:
+        side = min(ny, nx, min_size or patch_size)  # the patch_size the image allows, at most min_size
+        if side < _MIN_PATCH:
+            raise InputError(
+                f"the image is {ny}x{nx} px; fit needs at least {_MIN_PATCH}x{_MIN_PATCH} px (the smallest "
+                "patch_size); fit on a larger image of the same sensor and use that model."
+            )
+        raise InputError(
+            f"the image is {ny}x{nx} px, smaller than patch_size={patch_size}; pass patch_size="
+            f"{side // 16 * 16} or less (a multiple of 16, >= {_MIN_PATCH})."
+        )
