@@ -245,6 +245,9 @@ TEXTURE_POOLS = (8, 20)
 """Radii at which texture views are tried (texture needs some area to be measured)."""
 
 TEXTURE_DIMS = 12
+
+N_INIT = 4
+"""k-means restarts per candidate view and discriminant round."""
 """Whitened principal components kept of the hidden (texture) maps in each view."""
 
 
@@ -416,7 +419,7 @@ def choose_view(
     scores = {}
     for view, r in candidates:
         z = np.concatenate([block(p) for p in parts(view, r)], axis=1)
-        c = discriminative_kmeans(z, k, rounds=rounds, seed=seed, n_init=2)
+        c = discriminative_kmeans(z, k, rounds=rounds, seed=seed, n_init=N_INIT)
         score = fisher_score(full, c.labels, k) if full is not None else 0.0
         scores[f"{view}@{r}"] = score
         if best is None or score > best[0]:

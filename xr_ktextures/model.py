@@ -518,7 +518,7 @@ class KTextures(keras.Model):
         self.fitted = True
         return self
 
-    def _cluster_init(self, scaled: np.ndarray, rng: np.random.Generator, pixels: int = 30_000) -> None:
+    def _cluster_init(self, scaled: np.ndarray, rng: np.random.Generator, pixels: int = 60_000) -> None:
         """Mask head (and, with ``pool=None``, its context radius and view) from a clustering of the sample.
 
         The hypercolumn of the patches is averaged over every candidate radius and read
