@@ -119,6 +119,13 @@ class KTextures(keras.Model):
         Number of classes, 2 to 128.
     bands : int
         Number of bands of the images (last axis).
+    architecture : {"default", "paper"}
+        ``"paper"``: the paper's own design (Wagner et al. 2022): a 1x1 mask CNN
+        (:class:`~xr_ktextures.layers.PaperMaskEncoder`, halo 0), the hard-sigmoid
+        staircase, trained from random weights by gradient descent on the feature loss
+        alone (VGG16 ``block5_conv3`` when its weights are in the Keras cache or given,
+        else the filterbank). It overrides ``quantizer``, ``cluster_init``,
+        ``finetune_masks``, ``texture_match`` and ``balance``.
     band_names : sequence of str, optional
         Names of the bands, remembered so data with other bands is refused later.
     quantizer : {"straight_through", "hard_sigmoid"}
@@ -131,12 +138,22 @@ class KTextures(keras.Model):
     frontend : bool
         Start the mask CNN with the fixed multi-scale Gabor-energy front end
         (:class:`~xr_ktextures.layers.TextureFrontEnd`, radius 16 px; off by default).
-    pool : int
+    pool : int, optional
         Radius of the window over which the mask CNN's hypercolumn (input and every
         hidden layer) is averaged before its 1x1 head; 0 reads the last layer unpooled.
-        :attr:`halo` is ``sum(dilations) + pool`` (+16 with the front end): 27 px by default.
+        Default None: chosen from the data at fit, with the view, by
+        :func:`~xr_ktextures.cluster.choose_view` (radii 1, 3, 8, 20 px).
+        :attr:`halo` is ``pool`` for the colour view, ``sum(dilations) + pool`` otherwise
+        (+16 with the front end).
+    view : {"colour", "texture", "both"}, optional
+        What the pooled head reads (see :class:`~xr_ktextures.layers.MaskEncoder`). Default:
+        chosen from the data with ``pool``; ``"both"`` when ``pool`` is given.
     zero_mean : bool
         Zero-mean random 3x3 kernels in the mask CNN (texture responses, not brightness).
+    scaled_head : bool
+        Scale each head weight by its input channel's spread (set by the cluster
+        initialisation), so gradient steps on the head are matched to its inputs.
+        False only for models saved by 0.2.0 pre-releases.
     cluster_init : bool, optional
         Before gradient training, set the mask head from a discriminative k-means of the
         pooled hypercolumn of the training patches (:mod:`xr_ktextures.cluster`), and the
