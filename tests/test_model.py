@@ -219,3 +219,45 @@ def test_cluster_initialisation_reads_features_a_few_patches_at_a_time(monkeypat
     model.fit(patches, steps=0, verbose=0)
     assert sum(s[0] for s in seen) == 6
     assert all(s[0] * s[1] * s[2] <= 1 << 18 for s in seen)  # 2 patches of 320 px per call
+
+
+def test_the_paper_preset_is_a_1x1_hard_sigmoid_model_trained_from_random_weights(
+    patches: np.ndarray, tmp_path
+) -> None:
+    model = KTextures(k=4, architecture="paper", seed=0)
+    assert model.halo == 0 and model.quantizer_name == "hard_sigmoid" and not model.cluster_init
+    assert model.texture_match == 0 and model.balance == 0
+    before = [w.copy() for w in model.encoder.get_weights()]
+    model.fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
+    after = model.encoder.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))  # the mask CNN itself trained
+    labels = model.predict(patches[0])
+    assert labels.dtype == np.uint8 and labels.max() < 4
+    path = tmp_path / "paper.keras"
+    model.save(path)
+    from xr_ktextures import load_model
+
+    back = load_model(path)
+    assert back.architecture == "paper" and back.halo == 0
+    np.testing.assert_array_equal(back.predict(patches[0]), labels)
+
+
+def test_gradient_descent_trains_the_initialised_mask_head_and_keeps_the_random_filters(patches: np.ndarray) -> None:
+    frozen = KTextures(k=3, seed=0, finetune_masks=False).fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
+    trained = KTextures(k=3, seed=0).fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
+    assert trained.finetune_masks and (trained.view, trained.pool) == (frozen.view, frozen.pool)
+    for a, b in zip(frozen.encoder.convs, trained.encoder.convs):
+        np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
+    k0 = keras.ops.convert_to_numpy(frozen.encoder.head.kernel)
+    k1 = keras.ops.convert_to_numpy(trained.encoder.head.kernel)
+    assert not np.allclose(k0, k1)  # the head moved under gradient descent
+    assert trained.encoder.trainable and all(c.trainable for c in trained.encoder.convs)  # restored after fit
+
+
+def test_a_config_saved_by_0_2_loads_with_its_fixed_window_and_unscaled_head() -> None:
+    old = KTextures(k=3, pool=20, seed=0).get_config()
+    for key in ("view", "auto_context", "scaled_head", "architecture"):
+        old.pop(key)
+    model = KTextures.from_config(old)
+    assert (model.pool, model.view, model.halo) == (20, "both", 27)
+    assert not model.encoder.scaled_head and not model.auto_context
