@@ -261,3 +261,30 @@ def test_a_config_saved_by_0_2_loads_with_its_fixed_window_and_unscaled_head() -
     model = KTextures.from_config(old)
     assert (model.pool, model.view, model.halo) == (20, "both", 27)
     assert not model.encoder.scaled_head and not model.auto_context
+
+
+def test_repeated_fits_in_one_process_warn_of_no_retracing(patches: np.ndarray) -> None:
+    import logging
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.function retracing is TensorFlow's")
+    from xr_ktextures._quiet import import_backend_quietly
+
+    import_backend_quietly(set_level=False)  # as fit/segment/simulate/load_model do
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    tf_log = logging.getLogger("tensorflow")
+    tf_log.addHandler(handler)
+    try:
+        for seed in range(7):  # TensorFlow warns from the 5th trace at one code location
+            m = KTextures(k=2 + seed % 2, seed=seed, cluster_init=False)
+            m.fit(patches, steps=1, batch_size=2, patch_size=32, verbose=0)
+            m.predict(patches[0])
+    finally:
+        tf_log.removeHandler(handler)
+    assert not [s for s in seen if "retracing" in s]

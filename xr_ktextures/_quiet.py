@@ -15,6 +15,7 @@ and ``load_model`` import Keras through it; the command line also sets
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -86,6 +87,25 @@ def _fd2_to(path: str) -> Iterator[None]:
         os.close(saved)
 
 
+class _KerasRetracingFilter:
+    """Drops TensorFlow's "triggered tf.function retracing" warning about Keras' own step functions.
+
+    Every fitted model compiles its own train step (and every labelled tile shape its own
+    predict step) once: new functions, not retraces of one function. TensorFlow's
+    heuristic counts traces per code location across function objects, so a notebook
+    that fits a few models in a row was told, wrongly, that something retraces. Only
+    that warning about Keras' trainer functions is dropped; any other retracing warning
+    (user code) still shows.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("triggered tf.function retracing" in msg and "TensorFlowTrainer" in msg)
+
+
+_RETRACING_FILTER = _KerasRetracingFilter()
+
+
 def import_backend_quietly(*, set_level: bool = True) -> None:
     """Import Keras and its backend with TensorFlow's start-up log noise hidden.
 
@@ -106,6 +126,9 @@ def import_backend_quietly(*, set_level: bool = True) -> None:
     >>> import sys; "keras" in sys.modules
     True
     """
+    tf_log = logging.getLogger("tensorflow")
+    if _RETRACING_FILTER not in tf_log.filters:
+        tf_log.addFilter(_RETRACING_FILTER)
     if "keras" in sys.modules:
         return
     value = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
