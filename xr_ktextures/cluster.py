@@ -98,22 +98,23 @@ def kmeans(
     return centres, labels
 
 
+def _scatter(x: np.ndarray, labels: np.ndarray, k: int, shrink: float) -> tuple[np.ndarray, np.ndarray]:
+    """Within- and between-cluster scatter of ``x`` (per row), the within one ridged by ``shrink``."""
+    d = x.shape[1]
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    means = np.zeros((k, d))
+    np.add.at(means, labels, x)
+    means /= np.maximum(counts, 1.0)[:, None]
+    centred = x - means[labels]
+    sw = centred.T @ centred / len(x)
+    dev = means - x.mean(0)
+    sb = (dev * counts[:, None]).T @ dev / len(x)
+    return sw + shrink * np.trace(sw) / d * np.eye(d), sb
+
+
 def _lda(x: np.ndarray, labels: np.ndarray, k: int, shrink: float = 1e-3) -> np.ndarray:
     """Discriminant directions ``W`` (d, k-1): ``x @ W`` has unit within-class covariance."""
-    d = x.shape[1]
-    mean = x.mean(0)
-    sw = np.zeros((d, d))
-    sb = np.zeros((d, d))
-    for j in range(k):
-        xj = x[labels == j]
-        if len(xj) == 0:
-            continue
-        mj = xj.mean(0)
-        sw += (xj - mj).T @ (xj - mj)
-        sb += len(xj) * np.outer(mj - mean, mj - mean)
-    sw /= len(x)
-    sb /= len(x)
-    sw += shrink * np.trace(sw) / d * np.eye(d)
+    sw, sb = _scatter(x, labels, k, shrink)
     evals, evecs = np.linalg.eigh(sw)
     white = evecs / np.sqrt(np.maximum(evals, 1e-12))  # sw^{-1/2} up to rotation
     m = white.T @ sb @ white
@@ -282,17 +283,7 @@ def fisher_score(x: np.ndarray, labels: np.ndarray, k: int, shrink: float = 1e-2
     >>> fisher_score(x, truth, 2) > fisher_score(x, rng.integers(0, 2, 400), 2)
     True
     """
-    x = np.asarray(x, np.float64)
-    d = x.shape[1]
-    onehot = np.zeros((len(x), k))
-    onehot[np.arange(len(x)), labels] = 1.0
-    counts = onehot.sum(0)
-    means = (onehot.T @ x) / np.maximum(counts, 1.0)[:, None]
-    centred = x - means[labels]
-    sw = centred.T @ centred / len(x)
-    dev = means - x.mean(0)
-    sb = (dev * counts[:, None]).T @ dev / len(x)
-    sw += shrink * np.trace(sw) / d * np.eye(d)
+    sw, sb = _scatter(np.asarray(x, np.float64), labels, k, shrink)
     return float(np.trace(np.linalg.solve(sw, sb)))
 
 

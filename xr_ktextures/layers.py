@@ -342,14 +342,19 @@ class MaskEncoder(layers.Layer):
             # the optimiser then moves every channel's share of the logits alike
             self.head_scale = self.add_weight(shape=(channels,), initializer="ones", trainable=False, name="head_scale")
 
-    def _column(self, x: Any) -> list[Any]:
-        """The maps the head reads: the input (after any front end) and each hidden layer, or the last one."""
+    def _maps(self, x: Any) -> list[Any]:
+        """The input (after any front end) and every hidden map."""
         if self.frontend is not None:
             x = self.frontend(x)
         maps = [x]
         for conv in self.convs:
             x = conv(x)
             maps.append(x)
+        return maps
+
+    def _column(self, x: Any) -> list[Any]:
+        """The maps the head reads: the input (after any front end) and each hidden layer, or the last one."""
+        maps = self._maps(x)
         return maps if self.pool else maps[-1:]
 
     def head_kernel(self) -> Any:
@@ -360,13 +365,7 @@ class MaskEncoder(layers.Layer):
 
     def hypercolumn(self, x: Any) -> Any:
         """The input (after any front end) and every hidden map, concatenated, unpooled."""
-        if self.frontend is not None:
-            x = self.frontend(x)
-        maps = [x]
-        for conv in self.convs:
-            x = conv(x)
-            maps.append(x)
-        return ops.concatenate(maps, axis=-1)
+        return ops.concatenate(self._maps(x), axis=-1)
 
     def features(self, x: Any) -> Any:
         """The head's input: the hypercolumn averaged over the pooling window (or the last hidden layer)."""
