@@ -54,6 +54,7 @@ def main() -> None:
     sys.path.insert(0, str(args.mosaic.parent))
     import mosaic  # type: ignore[import-not-found]
     import rioxarray
+    import xarray as xr
 
     import xr_ktextures as xk
 
@@ -61,8 +62,7 @@ def main() -> None:
     if args.size:
         reps = (1, -(-args.size // da.sizes["y"]), -(-args.size // da.sizes["x"]))
         tiled = np.tile(da.values, reps)[:, : args.size, : args.size]
-        da = da.isel(y=slice(0, 1), x=slice(0, 1)).squeeze(drop=True).expand_dims(y=args.size, x=args.size)
-        da = da.copy(data=tiled).transpose("band", "y", "x")
+        da = xr.DataArray(tiled, dims=("band", "y", "x"), coords={"band": da["band"].values})
     img = da.values
     stages = _Stages()
     log = logging.getLogger("xr_ktextures")
