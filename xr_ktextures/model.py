@@ -453,9 +453,9 @@ class KTextures(keras.Model):
         patches : numpy.ndarray
             ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
         steps : int
-            Optimisation steps (0: the cluster initialisation only). With the cluster
-            initialisation the default fit takes ~37–55 s (k=3) to ~55–57 s (k=5) in all on a
-            2-core CPU with TensorFlow (``benchmarks/quality.py``); the cost grows with k.
+            Optimisation steps of the textures and the mask head (0: the cluster
+            initialisation only). Measured fit times against k: ``docs/scaling.md``
+            (``benchmarks/fit.py``).
         batch_size, patch_size : int
             Crops per step and their size (a multiple of 16, >= 32).
         learning_rate : float
