@@ -58,3 +58,16 @@ def stac_items(tmp_path_factory: pytest.TempPathFactory) -> list:
     from .stac_fixture import write_catalog
 
     return write_catalog(tmp_path_factory.mktemp("stac"))
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-process dask.distributed cluster (one per test module)."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="4GiB"
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c

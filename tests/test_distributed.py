@@ -24,17 +24,6 @@ def _pid() -> int:
     return os.getpid()
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="4GiB"
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
-
-
 @pytest.mark.slow
 def test_process_workers_give_the_local_labels_and_build_the_model_once_each(client, cube, model) -> None:
     expected = xk.segment(cube, model).values

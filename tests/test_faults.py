@@ -129,18 +129,6 @@ def _pid() -> int:
     return os.getpid()
 
 
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="4GiB"
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
-
-
 def _kill_one_worker_when_busy(client, killed: list[int]) -> threading.Thread:
     def kill() -> None:
         deadline = time.monotonic() + 120
