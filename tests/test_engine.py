@@ -155,3 +155,8 @@ def test_threads_sharing_one_compiled_graph_give_the_serial_labels() -> None:
     assert len(np.unique(serial)) >= 2
     for labels in threaded:
         np.testing.assert_array_equal(labels, serial)
+
+
+def test_the_memory_estimate_covers_both_architectures() -> None:
+    for model in (xk.KTextures(k=3), xk.KTextures(k=3, architecture="paper")):
+        assert 16 < engine.bytes_per_pixel(model) < 4096

@@ -204,10 +204,12 @@ def resolve_device(device: str | None) -> str:
 def bytes_per_pixel(model: Any) -> int:
     """Generous estimate of peak working memory per input pixel of the label graph."""
     enc = model.encoder
+    if not hasattr(enc, "frontend"):  # the paper's 1x1 CNN: input, scaled input, two hidden maps, head
+        return 4 * (2 * model.bands + 2 * max(enc.filters) + 4)
     fe = enc.frontend.channels(model.bands) if enc.frontend is not None else model.bands
-    # input, scaled input, front-end parts and pooled stack, two live hidden maps, phase copies,
-    # head (and with a pooled hypercolumn: each map's share and their stacked copy, the sum,
-    # the window mean's two passes)
+    # input, scaled input, front-end parts and pooled stack, two live hidden maps, head (and
+    # with a pooled hypercolumn: each map's share and their stacked copy, the sum, the window
+    # mean's two passes)
     shares = 2 * (len(enc.convs) + 1) + 3 if enc.pool else 2
     floats = 3 * model.bands + 3 * fe + 4 * enc.filters + shares * enc.outputs + 4
     return 4 * floats
