@@ -82,8 +82,10 @@ def flops_per_pixel(model: Any) -> dict[str, float]:
         cin = enc.filters
     if enc.pool:  # the head reads the view's part of the hypercolumn; k logits pooled
         read = (first if view != "texture" else 0) + (enc.filters * len(enc.convs) if hidden else 0)
-        out["head"] = float(2 * read * enc.outputs + 2 * enc.outputs)
-        out["pool"] = float(2 * (2 * enc.pool + 1) * enc.outputs)  # (w, 1) then (1, w) means
+        radii = getattr(enc, "scales", ()) or (enc.pool,)  # a multi-scale head: k logits per radius
+        out["head"] = float(len(radii) * (2 * read * enc.outputs + 2 * enc.outputs))
+        # (w, 1) then (1, w) means of each radius' k logits, and their sum
+        out["pool"] = float(sum(2 * (2 * r + 1) * enc.outputs for r in radii) + (len(radii) - 1) * enc.outputs)
     else:
         out["head"] = float(2 * cin * enc.outputs + 2 * enc.outputs)
     out["total"] = sum(out.values())

@@ -69,8 +69,55 @@ def test_hard_sigmoid_refuses_cluster_init_and_defaults_to_training_from_scratch
 
 def test_configs_saved_before_the_pooled_head_load_with_their_architecture() -> None:
     old = {k: v for k, v in xk.KTextures(k=3).get_config().items()}
-    for key in ("pool", "zero_mean", "cluster_init", "cluster_rounds", "finetune_masks"):
+    for key in ("pool", "zero_mean", "cluster_init", "cluster_rounds", "finetune_masks", "multiscale"):
         old.pop(key)
     old["frontend"] = True
     model = xk.KTextures.from_config(old)
     assert model.pool == 0 and not model.cluster_init and model.halo == 16 + 7
+
+
+def test_configs_saved_by_0_2_0_keep_their_single_view_head() -> None:
+    saved = xk.KTextures(k=3).get_config()
+    saved.pop("multiscale")  # 0.2.0 had one pooled view, chosen at fit and saved with the model
+    saved.update(pool=8, view="colour", fitted=True)
+    model = xk.KTextures.from_config(saved)
+    assert not model.multiscale and model.encoder.scales == () and (model.view, model.pool) == ("colour", 8)
+    new = xk.KTextures.from_config({**xk.KTextures(k=3).get_config(), "pool": 20, "view": "both", "fitted": True})
+    assert new.multiscale and new.encoder.scales == (1, 3, 8, 20) and new.halo == 20 + 7
+
+
+def test_multiscale_head_sums_one_pooled_linear_map_per_radius() -> None:
+    from xr_ktextures.layers import MaskEncoder, box_mean
+
+    enc = MaskEncoder(outputs=3, filters=4, dilations=(1, 2), pool=1, zero_mean=True, scales=(0, 2, 5))
+    x = np.random.default_rng(0).normal(size=(1, 24, 24, 4)).astype("float32")
+    enc.build(x.shape)
+    rng = np.random.default_rng(1)
+    enc.head.kernel.assign(rng.normal(size=enc.head.kernel.shape).astype("float32"))
+    enc.head.bias.assign(rng.normal(size=enc.head.bias.shape).astype("float32"))
+    enc.head_scale.assign(rng.uniform(0.5, 2, size=enc.head_scale.shape).astype("float32"))
+    col = np.asarray(enc.hypercolumn(x))
+    kernel = np.asarray(enc.head.kernel)[0, 0] * np.repeat(np.asarray(enc.head_scale), 3, axis=1)
+    bias = np.asarray(enc.head.bias)
+    want = sum(
+        np.asarray(box_mean(col @ kernel[:, 3 * s : 3 * s + 3] + bias[3 * s : 3 * s + 3], r))
+        for s, r in enumerate((0, 2, 5))
+    )
+    np.testing.assert_allclose(np.asarray(enc(x)), want, rtol=1e-4, atol=1e-4)
+    assert enc.halo == 1 + 2 + 5
+
+
+def test_spatial_refinement_cleans_noisy_labels_and_keeps_every_class() -> None:
+    from xr_ktextures.cluster import spatial_refine
+
+    rng = np.random.default_rng(0)
+    truth = (np.arange(60)[:, None] // 20 + 0 * np.arange(60)[None]).astype(int)[None]  # 3 bands of rows
+    f = rng.normal(0, 1, (1, 60, 60, 4))
+    f[..., 0] += 4.0 * truth  # clean evidence; the initial labels are the noisy part
+    noisy = np.where(rng.random(truth.shape) < 0.3, rng.integers(0, 3, truth.shape), truth)
+    w, b, lab, rounds = spatial_refine(f, noisy, 3, radius=3, seed=0)
+    assert rounds >= 1 and set(np.unique(lab)) == {0, 1, 2}
+    np.testing.assert_array_equal(lab, (f.reshape(-1, 4) @ w + b).argmax(1).reshape(lab.shape))
+    assert (lab == truth).mean() > (noisy == truth).mean() + 0.1
+    with pytest.raises(ValueError, match="every class"):
+        spatial_refine(f, np.zeros_like(truth), 3, radius=3)

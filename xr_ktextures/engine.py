@@ -211,7 +211,9 @@ def bytes_per_pixel(model: Any) -> int:
     # with a pooled hypercolumn: each map's share and their stacked copy, the sum, the window
     # mean's two passes)
     shares = 2 * (len(enc.convs) + 1) + 3 if enc.pool else 2
-    floats = 3 * model.bands + 3 * fe + 4 * enc.filters + shares * enc.outputs + 4
+    # a multi-scale head has k logits per radius, each pooled, then their sum
+    per_scale = max(len(getattr(enc, "scales", ())), 1)
+    floats = 3 * model.bands + 3 * fe + 4 * enc.filters + (shares + 2) * enc.outputs * per_scale + 4
     return 4 * floats
 
 

@@ -252,6 +252,12 @@ class MaskEncoder(layers.Layer):
         With ``pool > 0``, multiply the head's weights by a per-input-channel, non-trainable
         ``head_scale`` (set by the cluster initialisation to the inverse of each channel's
         spread), so that gradient steps on the head are matched to its inputs' scales.
+    scales : sequence of int
+        Non-empty: a *multi-scale* head (view ``"both"``). Each radius in ``scales`` gets
+        its own k logits over the hypercolumn averaged over that window, and the logits
+        of all scales are summed: the head can weigh a pixel's own neighbourhood against
+        a wide texture window, so boundaries can be as sharp as the data allows. ``pool``
+        is then ``max(scales)``; ``head_scale`` is per (channel, scale).
     **kwargs
         Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
@@ -282,10 +288,14 @@ class MaskEncoder(layers.Layer):
         zero_mean: bool = False,
         view: str = "both",
         scaled_head: bool = True,
+        scales: Sequence[int] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.outputs = _check_positive_int("outputs", outputs)
+        self.scales = tuple(_check_positive_int("scales", r, 0) for r in scales)
+        if self.scales:
+            pool = max(self.scales)
         self.pool = _check_positive_int("pool", pool, 0)
         self.zero_mean = bool(zero_mean)
         if view not in VIEWS:
@@ -310,7 +320,7 @@ class MaskEncoder(layers.Layer):
             )
             for i, d in enumerate(dilations)
         ]
-        self.head = layers.Conv2D(outputs, 1, name="head")
+        self.head = layers.Conv2D(outputs * max(len(self.scales), 1), 1, name="head")
 
     @property
     def halo(self) -> int:
@@ -340,7 +350,8 @@ class MaskEncoder(layers.Layer):
         if self.scaled_head and self.pool:
             # per-channel scale of the head's input, set with the head (see call): a step of
             # the optimiser then moves every channel's share of the logits alike
-            self.head_scale = self.add_weight(shape=(channels,), initializer="ones", trainable=False, name="head_scale")
+            shape = (channels, len(self.scales)) if self.scales else (channels,)
+            self.head_scale = self.add_weight(shape=shape, initializer="ones", trainable=False, name="head_scale")
 
     def _maps(self, x: Any) -> list[Any]:
         """The input (after any front end) and every hidden map."""
@@ -359,6 +370,8 @@ class MaskEncoder(layers.Layer):
 
     def head_kernel(self) -> Any:
         """The head's effective ``(1, 1, channels, outputs)`` kernel: its weights times :attr:`head_scale`."""
+        if self.scaled_head and self.scales:  # one scale per (channel, radius): output s * k + j
+            return self.head.kernel * ops.repeat(self.head_scale, self.outputs, axis=1)[None, None]
         if self.scaled_head and self.pool:
             return self.head.kernel * self.head_scale[None, None, :, None]
         return self.head.kernel
@@ -394,7 +407,12 @@ class MaskEncoder(layers.Layer):
         # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
         # chain into an accumulator that fails when two threads run one graph at once
         logits = ops.sum(ops.stack(parts), axis=0) + self.head.bias
-        return box_mean(logits, self.pool)
+        if not self.scales:
+            return box_mean(logits, self.pool)
+        # multi-scale head: the k logits of scale s read the hypercolumn averaged over radius
+        # scales[s]; pooling the k outputs per scale is the same linear map, far cheaper
+        k = self.outputs
+        return ops.sum(ops.stack([box_mean(logits[..., i * k : (i + 1) * k], r) for i, r in enumerate(self.scales)]), 0)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*tuple(input_shape)[:-1], self.outputs)
@@ -410,6 +428,7 @@ class MaskEncoder(layers.Layer):
             "zero_mean": self.zero_mean,
             "view": self.view,
             "scaled_head": self.scaled_head,
+            "scales": list(self.scales),
         }
 
 

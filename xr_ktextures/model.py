@@ -19,7 +19,16 @@ import numpy as np
 from keras import ops
 
 from ._errors import InputError, NotFittedError
-from .cluster import POOL_LADDER, choose_view, discriminative_kmeans, linear_head
+from .cluster import (
+    MODE_RADIUS,
+    POOL_LADDER,
+    ViewChoice,
+    choose_view,
+    discriminative_kmeans,
+    linear_head,
+    multiscale_space,
+    spatial_refine,
+)
 from .features import make_extractor
 from .geo import invalid_pixels
 from .layers import BandScaler, MaskEncoder, PaperMaskEncoder, TextureBank, make_quantizer
@@ -148,6 +157,13 @@ class KTextures(keras.Model):
     view : {"colour", "texture", "both"}, optional
         What the pooled head reads (see :class:`~xr_ktextures.layers.MaskEncoder`). Default:
         chosen from the data with ``pool``; ``"both"`` when ``pool`` is given.
+    multiscale : bool
+        With ``pool=None`` (the default), the head reads the hypercolumn at every radius of
+        the ladder (1, 3, 8, 20 px; :class:`~xr_ktextures.layers.MaskEncoder` ``scales``):
+        the view chosen from the data gives the first clustering, then
+        :func:`~xr_ktextures.cluster.spatial_refine` fits the head to the neighbourhood
+        majority of the labels over all radii, until they settle. False keeps the single
+        chosen view (the 0.2.0 design).
     zero_mean : bool
         Zero-mean random 3x3 kernels in the mask CNN (texture responses, not brightness).
     scaled_head : bool
@@ -222,6 +238,7 @@ class KTextures(keras.Model):
         frontend: bool = False,
         pool: int | None = None,
         view: str | None = None,
+        multiscale: bool = True,
         zero_mean: bool = True,
         scaled_head: bool = True,
         cluster_init: bool | None = None,
@@ -289,7 +306,9 @@ class KTextures(keras.Model):
             view = "both" if view is None else view
             self.auto_context = False
         pool = int(pool if pool is not None else max(POOL_LADDER))
+        self.multiscale = bool(multiscale) and self.auto_context and architecture == "default"
         self.context_scores: dict[str, float] = {}
+        self.init_view = ""  # "view@radius" of the first clustering (set at fit)
         self.zero_mean = bool(zero_mean)
         self.cluster_init = bool(cluster_init)
         self.cluster_rounds = int(cluster_rounds)
@@ -321,6 +340,7 @@ class KTextures(keras.Model):
                 zero_mean=self.zero_mean,
                 view=view or "both",
                 scaled_head=scaled_head,
+                scales=POOL_LADDER if self.multiscale else (),
                 name="encoder",
             )
         self.textures = TextureBank(
@@ -497,7 +517,7 @@ class KTextures(keras.Model):
                 self._seed_texture_colours(scaled, rng)
             if self.cluster_init:
                 self._cluster_init(scaled, rng)
-                _log.info("chose the %s view at a %d px context radius", self.view, self.pool)
+                _log.info("first clustering: the %s view", self.init_view or f"{self.view}@{self.pool}")
             _timing("init", t0)
         batches = _crops(data, batch_size, patch_size, augment, rng)
         ext = self._extractor()
@@ -572,13 +592,21 @@ class KTextures(keras.Model):
             first = enc.head_channels(self.bands)[0]
             candidates = None if self.auto_context else [(enc.view, enc.pool)]
             choice = choose_view(x, first, self.k, seed=self.seed, rounds=self.cluster_rounds, candidates=candidates)
-            enc.pool, enc.view = choice.pool, choice.view
-            kernel, bias, labels = choice.kernel, choice.bias, choice.labels
             self.context_scores = choice.scores
+            self.init_view = f"{choice.view}@{choice.pool}"
+            if enc.scales:
+                kernel, bias, labels = self._refine(scaled, x, first, choice)
+            else:
+                enc.pool, enc.view = choice.pool, choice.view
+                kernel, bias, labels = choice.kernel, choice.bias, choice.labels
         else:
             c = discriminative_kmeans(x[0], self.k, rounds=self.cluster_rounds, seed=self.seed)
             (kernel, bias), labels = linear_head(c), c.labels
-        if enc.pool and enc.scaled_head:
+        if enc.scales and enc.scaled_head:  # as below, per (channel, radius)
+            spread = np.stack([x[r].std(0) for r in enc.scales], 1) + 1e-6
+            enc.head_scale.assign((HEAD_STEP / spread).astype(np.float32))
+            kernel = kernel * np.repeat(spread / HEAD_STEP, self.k, axis=1)
+        elif enc.pool and enc.scaled_head:
             # weights in units of each input channel's spread over the sample, times HEAD_STEP:
             # Adam's steps (about the learning rate per weight) then move each channel's share
             # of the logits alike, at HEAD_STEP times the textures' pace
@@ -590,6 +618,60 @@ class KTextures(keras.Model):
         col = np.concatenate(colours)
         means = np.stack([col[labels == j].mean(0) if (labels == j).any() else col.mean(0) for j in range(self.k)])
         self.textures.mix_biases[-1].assign(means.astype(np.float32))
+
+    def _refine(
+        self, scaled: np.ndarray, x: dict[int, np.ndarray], first: int, choice: ViewChoice
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The multi-scale head: :func:`~xr_ktextures.cluster.spatial_refine` from the chosen view's labels.
+
+        The patches' hypercolumns are averaged at every radius of the head and read on a
+        grid of every second pixel (label maps, for the neighbourhood vote); the features
+        are the bands standardised and the texture maps' whitened components
+        (:func:`~xr_ktextures.cluster.multiscale_space`), and the classifier found there
+        is written back as weights on the raw hypercolumn, one block of k logits per radius.
+        Returns the ``(channels, k * scales)`` kernel, its bias and the labels of the
+        sampled pixels ``x``.
+        """
+        from .layers import box_mean
+
+        enc, k = self.encoder, self.k
+        n, h, w, _ = scaled.shape
+        stride = 2 if min(h, w) >= 64 else 1
+        spaces = multiscale_space({r: x[r] for r in enc.scales}, first)
+        feats, init = [], []
+        step = max(1, (1 << 18) // (h * w))
+        for i in range(0, n, step):
+            col = enc.hypercolumn(scaled[i : i + step])
+            parts = []
+            for r in enc.scales:
+                f = keras.ops.convert_to_numpy(box_mean(col, r))[:, ::stride, ::stride]
+                if r == choice.pool:
+                    init.append((f @ choice.kernel + choice.bias).argmax(-1))
+                mm, o = spaces[r]
+                parts.append((f @ mm + o).astype(np.float32))
+            feats.append(np.concatenate(parts, -1))
+        d = x[enc.scales[0]].shape[1]
+        kernel = np.zeros((d, k * len(enc.scales)))
+        bias = np.zeros(k * len(enc.scales))
+        labels0 = np.concatenate(init)
+        if len(np.unique(labels0)) < k:  # a class too rare to show on the grid: keep the view's head
+            s = enc.scales.index(choice.pool)
+            kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
+        else:
+            weights, b, _, rounds = spatial_refine(
+                np.concatenate(feats), labels0, k, radius=max(1, MODE_RADIUS // stride), seed=self.seed
+            )
+            _log.info("refined the %s clustering over radii %s in %d rounds", self.init_view, enc.scales, rounds)
+            bias[:k] = b
+            offset = 0
+            for s, r in enumerate(enc.scales):
+                mm, o = spaces[r]
+                wr = weights[offset : offset + mm.shape[1]]
+                offset += mm.shape[1]
+                kernel[:, s * k : (s + 1) * k] = mm @ wr
+                bias[:k] += o @ wr
+        logits = sum(x[r] @ kernel[:, s * k : (s + 1) * k] for s, r in enumerate(enc.scales)) + bias[:k]
+        return kernel.astype(np.float32), bias.astype(np.float32), np.asarray(logits).argmax(1)
 
     def _seed_texture_colours(self, scaled: np.ndarray, rng: np.random.Generator) -> None:
         """k-means++ seeding of the textures' mean colours on 8x8-block colour means.
@@ -751,6 +833,7 @@ class KTextures(keras.Model):
             "pool": None if self.auto_context and not self.fitted else self.pool,
             "view": None if self.auto_context and not self.fitted else self.view,
             "auto_context": self.auto_context,
+            "multiscale": self.multiscale,
             "zero_mean": self.zero_mean,
             "scaled_head": bool(getattr(self.encoder, "scaled_head", False)),
             "cluster_init": self.cluster_init,
@@ -778,6 +861,9 @@ class KTextures(keras.Model):
         auto = config.pop("auto_context", False)
         if "view" not in config:  # saved by 0.2: the head read the whole hypercolumn, unscaled
             config.update(view="both", scaled_head=False)
+        config.setdefault("multiscale", False)  # saved by 0.2.0: one pooled view
+        if config["multiscale"]:  # the ladder is fixed: the saved pool/view are its own
+            config.update(pool=None, view=None)
         model = cls(**config)
         model.auto_context = bool(auto)
         return model
