@@ -22,27 +22,33 @@ __all__ = ["Ablation", "as_ablation"]
 class Ablation:
     """The switches; the defaults are the library's behaviour.
 
+    Parameters
+    ----------
+    frontend : bool
+        Start the mask CNN with the fixed multi-scale Gabor-energy front end (radius 16 px).
+    finetune_masks : bool, optional
+        Train the masks by gradient descent through the quantizer (None: True). After the
+        cluster initialisation only the head trains; False keeps the initialisation.
+    paper_loss : float
+        Weight of the paper's loss, MSE(F(image), F(simulated image)).
+    seed_textures : bool
+        Seed the textures' mean colours by k-means++ on 8x8 block means. With the cluster
+        initialisation (the default) its colours are overwritten straight after; only the
+        random draws it made remain. It acts only with ``cluster_init=False``.
+    scaled_head : bool
+        Scale the mask head's weights per input channel (False only for 0.2 pre-release models).
+
+    Examples
+    --------
     >>> Ablation().paper_loss
     1.0
     """
 
     frontend: bool = False
-    """Start the mask CNN with the fixed multi-scale Gabor-energy front end (radius 16 px)."""
-
     finetune_masks: bool | None = None
-    """Train the masks by gradient descent through the quantizer (None: True). After the
-    cluster initialisation only the head trains; False keeps the initialisation."""
-
     paper_loss: float = 1.0
-    """Weight of the paper's loss, MSE(F(image), F(simulated image))."""
-
     seed_textures: bool = False
-    """Seed the textures' mean colours by k-means++ on 8x8 block means. With the cluster
-    initialisation (the default) its colours are overwritten straight after; only the
-    random draws it makes remain."""
-
     scaled_head: bool = True
-    """Scale the mask head's weights per input channel (False only for 0.2 pre-release models)."""
 
     def __post_init__(self) -> None:
         for name in ("frontend", "seed_textures", "scaled_head"):

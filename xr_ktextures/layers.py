@@ -358,12 +358,22 @@ class MaskEncoder(layers.Layer):
         return (*tuple(input_shape)[:-1], self.outputs)
 
     def flops_per_pixel(self, bands: int) -> dict[str, float]:
-        """Operations per output pixel of :meth:`call` on ``bands`` bands, by part (multiply-add = 2).
+        """Operations per output pixel of :meth:`call`, by part (multiply-add = 2).
 
         Counted from the layers as configured: the front end (if any); each convolution the
         view runs (its kernel's multiply-adds, bias and ReLU); the head over the channels
         the view reads (none of the hidden maps for ``"colour"``); the separable window mean
         of the k outputs (one addition per window pixel and pass).
+
+        Parameters
+        ----------
+        bands : int
+            Channels of the input.
+
+        Returns
+        -------
+        dict
+            FLOPs per pixel keyed ``"frontend"``, ``"conv0"``, ..., ``"head"``, ``"pool"``.
         """
         out: dict[str, float] = {}
         cin = bands
@@ -390,6 +400,16 @@ class MaskEncoder(layers.Layer):
         Input, scaled input, the front end's parts and pooled stack, two live hidden maps and
         the head; with a pooled hypercolumn also each map's share of the logits, their
         stacked copy, the sum and the window mean's two passes. float32.
+
+        Parameters
+        ----------
+        bands : int
+            Channels of the input.
+
+        Returns
+        -------
+        int
+            Bytes per input pixel.
         """
         first = self.frontend.channels(bands) if self.frontend is not None else bands
         shares = 2 * (len(self.convs) + 1) + 3 if self.pool else 2

@@ -68,6 +68,11 @@ class KTextures:
         Feature extractor and loss weights (:class:`~xr_ktextures.options.LossOptions`).
     seed : int
         Seed for weights, noise and batch sampling: CPU runs are reproducible.
+    _ablation : Ablation or mapping, optional
+        Private experiment switches (``xr_ktextures._ablation``), for ``benchmarks/``.
+    **moved
+        The 0.2 constructor's flat options (``pool=``, ``balance=``, ...) are refused with
+        a message saying where each lives now.
 
     Raises
     ------
@@ -126,7 +131,17 @@ class KTextures:
 
     @classmethod
     def from_network(cls, network: KTexturesNet) -> KTextures:
-        """The estimator around an existing network (a loaded or rebuilt one)."""
+        """The estimator around an existing network (a loaded or rebuilt one).
+
+        Parameters
+        ----------
+        network : KTexturesNet
+            The network to hold.
+
+        Returns
+        -------
+        KTextures
+        """
         if not isinstance(network, KTexturesNet):
             raise InputError(f"expected a KTexturesNet, got {type(network).__name__}.")
         model = cls.__new__(cls)
@@ -209,7 +224,13 @@ class KTextures:
         return self.network.model_id
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save to a ``.keras`` file; :func:`xr_ktextures.load_model` reads it back."""
+        """Save to a ``.keras`` file; :func:`xr_ktextures.load_model` reads it back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; its name must end in ``.keras``.
+        """
         self.network.save(path)
 
     # ------------------------------------------------------------------ training

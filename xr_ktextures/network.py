@@ -208,7 +208,20 @@ class KTexturesNet(keras.Model):
 
     # ------------------------------------------------------------------ forward
     def render(self, masks: Any, noise: Any) -> tuple[Any, Any]:
-        """The simulated image ``sum_j mask_j * texture_j`` (scaled units) and the textures ``(B, H, W, k, C)``."""
+        """The simulated image ``sum_j mask_j * texture_j`` (scaled units) and the textures.
+
+        Parameters
+        ----------
+        masks : tensor
+            ``(B, H, W, k)`` one-hot masks.
+        noise : tensor
+            ``(B, H, W, k * noise)`` texture noise.
+
+        Returns
+        -------
+        (tensor, tensor)
+            The simulation ``(B, H, W, bands)`` and the textures ``(B, H, W, k, bands)``.
+        """
         tex = self.textures(noise)  # (B, H, W, k, C)
         return ops.sum(ops.expand_dims(masks, -1) * tex, axis=3), tex
 
@@ -224,17 +237,41 @@ class KTexturesNet(keras.Model):
         return {"scaled": xs, "logits": z, "masks": masks, "simulated": sim, "textures": tex}
 
     def labels(self, x: Any) -> Any:
-        """``uint8`` class labels of ``x`` ``(B, H, W, bands)``: the mask branch alone (the engine's graph)."""
+        """Class labels of ``x``: the mask branch alone, as the layers compute it (the engine's graph).
+
+        Parameters
+        ----------
+        x : tensor
+            ``(B, H, W, bands)`` images in band units.
+
+        Returns
+        -------
+        tensor
+            ``(B, H, W)`` ``uint8`` labels.
+        """
         return ops.cast(self.quantizer.labels(self.encoder(self.scaler(x))), "uint8")
 
     def label_flops_per_pixel(self) -> dict[str, float]:
-        """Operations per output pixel of :meth:`labels`, by layer, and their ``"total"`` (from the layers)."""
+        """Operations per output pixel of :meth:`labels`, from the layers' own counts.
+
+        Returns
+        -------
+        dict
+            FLOPs per pixel by layer (``"scaler"``, ``"conv0"``, ..., ``"head"``, ``"pool"``)
+            and their ``"total"``.
+        """
         out = {"scaler": self.scaler.flops_per_pixel(), **self.encoder.flops_per_pixel(self.bands)}
         out["total"] = sum(out.values())
         return out
 
     def label_bytes_per_pixel(self) -> int:
-        """Peak working memory per input pixel of :meth:`labels` (the mask branch's own estimate)."""
+        """Peak working memory per input pixel of :meth:`labels` (the mask branch's own estimate).
+
+        Returns
+        -------
+        int
+            Bytes per input pixel.
+        """
         return int(self.encoder.bytes_per_pixel(self.bands))
 
     # ------------------------------------------------------------------ loss
@@ -296,7 +333,13 @@ class KTexturesNet(keras.Model):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """The 0.2.0 flat layout (:data:`~xr_ktextures.options.FLAT_NAMES`): plain Python values."""
+        """The config in 0.2.0's flat layout (:data:`~xr_ktextures.options.FLAT_NAMES`).
+
+        Returns
+        -------
+        dict
+            Plain Python values (JSON-serialisable, picklable).
+        """
         m, t, lo, a = self.mask_options, self.texture_options, self.loss_options, self.ablation
         return {
             "name": self.name,
@@ -331,6 +374,15 @@ class KTexturesNet(keras.Model):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> KTexturesNet:
         """Rebuild from :meth:`get_config` output, including configs saved by 0.1 and 0.2.0.
+
+        Parameters
+        ----------
+        config : dict
+            A config as :meth:`get_config` writes it (or an older one).
+
+        Returns
+        -------
+        KTexturesNet
 
         Raises
         ------

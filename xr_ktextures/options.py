@@ -79,6 +79,37 @@ def _set(obj: Any, name: str, value: Any) -> None:
 class MaskOptions:
     """Options of the mask branch (the default architecture; the paper preset fixes its own).
 
+    Parameters
+    ----------
+    quantizer : {"straight_through", "hard_sigmoid"}
+        ``"straight_through"``: k logits, one-hot forward, softmax gradient.
+        ``"hard_sigmoid"``: the paper's one value per pixel cut by k-1 hard sigmoids (no
+        cluster initialisation).
+    filters : int
+        Channels of each hidden 3x3 convolution of the mask CNN.
+    dilations : sequence of int
+        Dilations of the mask CNN's 3x3 convolutions (their sum is the CNN's context radius).
+    pool : int, optional
+        Radius of the window the hypercolumn is averaged over before the 1x1 head (0: the
+        head reads the last hidden layer, unpooled). None: chosen from the data at fit,
+        with the view (:func:`~xr_ktextures.cluster.choose_view`, radii 1, 3, 8, 20 px).
+    view : {"colour", "texture", "both"}, optional
+        What the pooled head reads: the bands, the hidden maps, or both. None: chosen
+        with ``pool``; ``"both"`` when ``pool`` is given.
+    zero_mean : bool
+        Zero-mean random 3x3 kernels (texture responses, not brightness).
+    cluster_init : bool, optional
+        Set the mask head from a discriminative k-means of the pooled hypercolumn of the
+        training patches before gradient training. None: on for the straight-through
+        quantizer.
+    cluster_rounds : int
+        Most discriminant rounds of the cluster initialisation.
+
+    Raises
+    ------
+    InputError
+        For a value out of range (quoted), or ``cluster_init`` with the hard-sigmoid quantizer.
+
     Examples
     --------
     >>> MaskOptions(pool=8, view="colour").dilations
@@ -86,33 +117,13 @@ class MaskOptions:
     """
 
     quantizer: QuantizerName = "straight_through"
-    """``"straight_through"``: k logits, one-hot forward, softmax gradient. ``"hard_sigmoid"``:
-    the paper's one value per pixel cut by k-1 hard sigmoids (no cluster initialisation)."""
-
     filters: int = 32
-    """Channels of each hidden 3x3 convolution of the mask CNN."""
-
     dilations: tuple[int, ...] = (1, 2, 4)
-    """Dilations of the mask CNN's 3x3 convolutions (their sum is the CNN's context radius)."""
-
     pool: int | None = None
-    """Radius of the window the hypercolumn is averaged over before the 1x1 head (0: the
-    head reads the last hidden layer, unpooled). None: chosen from the data at fit, with
-    the view (:func:`~xr_ktextures.cluster.choose_view`, radii 1, 3, 8, 20 px)."""
-
     view: ViewName | None = None
-    """What the pooled head reads: ``"colour"`` (the bands), ``"texture"`` (the hidden
-    maps) or ``"both"``. None: chosen with ``pool``; ``"both"`` when ``pool`` is given."""
-
     zero_mean: bool = True
-    """Zero-mean random 3x3 kernels (texture responses, not brightness)."""
-
     cluster_init: bool | None = None
-    """Set the mask head from a discriminative k-means of the pooled hypercolumn of the
-    training patches before gradient training. None: on for the straight-through quantizer."""
-
     cluster_rounds: int = 6
-    """Most discriminant rounds of the cluster initialisation."""
 
     def __post_init__(self) -> None:
         if self.quantizer not in QUANTIZERS:
@@ -138,18 +149,24 @@ class MaskOptions:
 class TextureOptions:
     """Options of the texture branch: k independent separable CNNs that turn noise into textures.
 
+    Parameters
+    ----------
+    filters : int
+        Hidden channels of each texture CNN.
+    noise : int
+        Noise channels of each texture CNN.
+    dilations : sequence of int
+        Dilations of each texture CNN's depthwise 3x3 convolutions.
+
+    Examples
+    --------
     >>> TextureOptions().noise
     4
     """
 
     filters: int = 8
-    """Hidden channels of each texture CNN."""
-
     noise: int = 4
-    """Noise channels of each texture CNN."""
-
     dilations: tuple[int, ...] = (1, 2, 4)
-    """Dilations of each texture CNN's depthwise 3x3 convolutions."""
 
     def __post_init__(self) -> None:
         _set(self, "filters", check_int("filters", self.filters, 1))
@@ -164,25 +181,32 @@ class LossOptions:
     The loss is ``MSE(F(x), F(sim))`` + ``texture_match * sum_j frac_j MSE(F(x), F(texture_j))``
     + ``balance * KL(mean class usage ‖ uniform)`` (``docs/design.md``).
 
+    Parameters
+    ----------
+    extractor : {"filterbank", "vgg16"} or keras.Model, optional
+        The frozen feature extractor (:mod:`xr_ktextures.features`); ``"vgg16"`` never
+        downloads. None: ``"filterbank"``; the paper preset uses VGG16 when its weights are
+        in the Keras cache.
+    extractor_weights : path, optional
+        Weights file for ``extractor="vgg16"``.
+    texture_match : float
+        Weight of the per-texture matching term (each texture's features against the
+        image's, weighted by the class's mask fraction). 0 gives the paper's loss alone.
+    balance : float
+        Weight of the class-usage term (KL divergence of the batch's mean soft class usage
+        from uniform). It reaches the mask head, which is trained by gradient descent
+        after the cluster initialisation. 0 disables it.
+
+    Examples
+    --------
     >>> LossOptions(balance=0.5).texture_match
     1.0
     """
 
     extractor: Any = None
-    """``"filterbank"``, ``"vgg16"`` (offline only) or a ``keras.Model``
-    (:mod:`xr_ktextures.features`). None: ``"filterbank"``; the paper preset uses VGG16
-    when its weights are in the Keras cache."""
-
     extractor_weights: str | os.PathLike[str] | None = None
-    """Weights file for ``extractor="vgg16"``."""
-
     texture_match: float = 1.0
-    """Weight of the per-texture matching term (each texture's features against the
-    image's, weighted by the class's mask fraction). 0 gives the paper's loss alone."""
-
     balance: float = 1.0
-    """Weight of the class-usage term (KL divergence of the batch's mean soft class usage
-    from uniform); it reaches the mask head, which is trained by gradient descent. 0 disables it."""
 
     def __post_init__(self) -> None:
         for name in ("texture_match", "balance"):

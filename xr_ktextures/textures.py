@@ -31,6 +31,8 @@ class BandScaler(layers.Layer):
     ----------
     bands : int
         Number of bands (last axis of the input).
+    **kwargs
+        Passed to ``keras.layers.Layer`` (e.g. ``name``).
 
     Examples
     --------
