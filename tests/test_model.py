@@ -237,6 +237,12 @@ def test_a_user_keras_model_can_be_the_extractor(patches: np.ndarray) -> None:
     assert m.predict(patches[0]).shape == (48, 48)
 
 
+@pytest.mark.xfail(
+    keras.backend.backend() == "jax",
+    reason="found by this test, also on 0.2.0: under JAX no weight of the default mask CNN moves "
+    "with the hard-sigmoid quantizer (the paper preset's 1x1 CNN does train); TensorFlow trains it",
+    strict=True,
+)
 def test_paper_quantizer_trains_the_whole_mask_cnn_and_changes_the_masks(patches: np.ndarray) -> None:
     start = KTextures(k=3, mask={"quantizer": "hard_sigmoid"}, seed=0)
     start.fit(patches, steps=0, batch_size=2, patch_size=32, verbose=0)  # scaled, not trained
