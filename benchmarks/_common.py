@@ -58,35 +58,28 @@ def sgemm_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
 def flops_per_pixel(model: Any) -> dict[str, float]:
     """Floating-point operations per output pixel of the label computation (multiply-add = 2).
 
-    Counts every convolution, the front end's and the head's pooling (separable box
-    sums, w additions per pass) and element-wise work; the halo overlap between chunks and tiles is *not* counted,
-    so redundant work there lowers the measured efficiency, as it should.
+    The layers' own count (:meth:`xr_ktextures.network.KTexturesNet.label_flops_per_pixel`):
+    every convolution the view runs, the front end's and the head's pooling (separable box
+    sums, w additions per pass) and element-wise work; the halo overlap between chunks and
+    tiles is *not* counted, so redundant work there lowers the measured efficiency, as it should.
     """
-    enc = model.encoder
-    bands = model.bands
-    out: dict[str, float] = {"scaler": 2.0 * bands}
-    cin = bands
-    if enc.frontend is not None:
-        fe = enc.frontend
-        n2 = 2 * fe.orientations
-        gabor = len(fe.dilations) * (2 * 49 * n2 + 3 * n2)  # 7x7 conv to even/odd, square, pair-sum, log1p
-        stack = len(fe.dilations) * fe.orientations + 2 * bands
-        pool = 2 * (2 * fe.pool + 1) * stack  # (w, 1) then (1, w) means
-        out["frontend"] = float(bands + gabor + bands + pool + 5 * bands)
-        cin = fe.channels(bands)
-    first = cin
-    view = getattr(enc, "view", "both")
-    hidden = not enc.pool or view != "colour"  # the "colour" view runs no convolution
-    for i in range(len(enc.convs) if hidden else 0):
-        out[f"conv{i}"] = float(2 * 9 * cin * enc.filters + 2 * enc.filters)  # MACs, bias, relu
-        cin = enc.filters
-    if enc.pool:  # the head reads the view's part of the hypercolumn; k logits pooled
-        read = (first if view != "texture" else 0) + (enc.filters * len(enc.convs) if hidden else 0)
-        radii = getattr(enc, "scales", ()) or (enc.pool,)  # a multi-scale head: k logits per radius
-        out["head"] = float(len(radii) * (2 * read * enc.outputs + 2 * enc.outputs))
-        # (w, 1) then (1, w) means of each radius' k logits, and their sum
-        out["pool"] = float(sum(2 * (2 * r + 1) * enc.outputs for r in radii) + (len(radii) - 1) * enc.outputs)
-    else:
-        out["head"] = float(2 * cin * enc.outputs + 2 * enc.outputs)
-    out["total"] = sum(out.values())
+    return model.network.label_flops_per_pixel()
+
+
+def model_options(flat: dict[str, Any]) -> dict[str, Any]:
+    """``--option NAME=VALUE`` pairs (0.2's flat names included) as keyword arguments of ``xk.fit``.
+
+    Flat names go to their group (:data:`xr_ktextures.options.FLAT_NAMES`): ``pool=8`` becomes
+    ``mask={"pool": 8}``; the experiment switches (``paper_loss``, ``frontend``,
+    ``finetune_masks``, ``seed_textures``, ``scaled_head``) go to the private ``_ablation``.
+    Anything else (``steps``, ``architecture``, ``mask={...}``) passes through.
+    """
+    from xr_ktextures.options import group_flat
+
+    groups, rest = group_flat(flat)
+    out = dict(rest)
+    for group, fields in groups.items():
+        if fields:
+            key = "_ablation" if group == "ablation" else group
+            out[key] = {**out.get(key, {}), **fields}
     return out

@@ -38,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import machine, model_options
 
 import xr_ktextures as xk
 
@@ -64,8 +64,8 @@ def fidelity(model: xk.KTextures, da: xr.DataArray, labels: np.ndarray) -> dict[
     x = np.moveaxis(da.values.astype(np.float32), -3, -1).reshape(-1, *labels.shape[-2:], da.sizes["band"])
     sim = np.moveaxis(xk.simulate(da, model).values, -3, -1).reshape(x.shape)
     lab = labels.reshape(-1, *labels.shape[-2:])
-    mean = keras.ops.convert_to_numpy(model.scaler.mean)
-    scale = keras.ops.convert_to_numpy(model.scaler.scale)
+    mean = keras.ops.convert_to_numpy(model.network.scaler.mean)
+    scale = keras.ops.convert_to_numpy(model.network.scaler.scale)
     xs, ss = (x - mean) / scale, (sim - mean) / scale
     flat = np.zeros_like(xs)
     err = []
@@ -74,7 +74,7 @@ def fidelity(model: xk.KTextures, da: xr.DataArray, labels: np.ndarray) -> dict[
         if m.any():
             flat[m] = xs[m].mean(0)
             err.append(ss[m].mean(0) - xs[m].mean(0))
-    ext = model._extractor()
+    ext = model.network.extractor()
     # crop to a multiple of the extractor's stride (16 px covers the filterbank and VGG16)
     h, w = (xs.shape[1] // 16) * 16, (xs.shape[2] // 16) * 16
     fx = keras.ops.convert_to_numpy(ext(xs[:, :h, :w]))
@@ -104,7 +104,11 @@ def run(mosaic, family: str, seed: int, options: dict, layout: int = 0) -> dict:
         "seed": seed,
         "fit_s": fit_s,
         "classes_used": used,
-        "context": f"{model.view}@{model.pool}",
+        "context": (
+            f"multi-scale from {model.init_view}"
+            if model.init_view and model.network.multiscale
+            else f"{model.view}@{model.pool}"
+        ),
         **scores,
         **fidelity(model, da, pred),
     }
@@ -126,7 +130,13 @@ def main() -> None:
     )
     ap.add_argument("--families", nargs="+", default=None, help="default: every family of mosaic.FAMILIES")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
-    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to xr_ktextures.fit")
+    ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        help="KEY=VALUE passed to xr_ktextures.fit; 0.2's flat model options (pool=8, finetune_masks=False, ...) "
+        "are routed to their group or to the private ablation switches",
+    )
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--no-paper", action="store_true", help="skip the architecture='paper' rows")
     ap.add_argument(
@@ -144,6 +154,7 @@ def main() -> None:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             options[key] = value
+    options = model_options(options)
     mosaic = _load_mosaic_module(args.mosaic)
     families = args.families or list(mosaic.FAMILIES)
     print(f"# machine: {machine()}")

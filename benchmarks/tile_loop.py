@@ -85,7 +85,7 @@ def main() -> None:
 
     def reference_net(side: int):
         inp = keras.Input((side, side, model.bands))
-        return keras.Model(inp, model.quantizer.labels(model.encoder(model.scaler(inp))))
+        return keras.Model(inp, model.network.labels(inp))
 
     results = {}
     exact_out = None
@@ -100,7 +100,7 @@ def main() -> None:
     # Where the exact loop and segment disagree, the reference's two best logits must be
     # tied to float rounding: segment sums the head's per-layer shares in another order.
     inp = keras.Input((128 + 2 * h, 128 + 2 * h, model.bands))
-    z = model.encoder(model.scaler(inp))
+    z = model.network.encoder(model.network.scaler(inp))
     top = keras.ops.top_k(z, 2)[0]
     gap_net = keras.Model(inp, (top[..., 0] - top[..., 1]) / (keras.ops.max(keras.ops.abs(z), axis=-1) + 1e-12))
     gap = tile_loop(gap_net, img_yx, 128, h, args.batch, dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,6 +10,17 @@ import xarray as xr
 import xr_ktextures as xk
 
 BANDS = ["red", "green", "blue", "nir"]
+
+
+class CountingScheduler:
+    """A dask scheduler that counts how many times anything is computed."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
 
 
 def make_cube(

@@ -22,8 +22,7 @@ import xr_ktextures as xk
 from xr_ktextures import InputError, KTexturesError, ModelMismatchError, NotFittedError
 from xr_ktextures.cli import main
 
-from .conftest import make_cube
-from .test_xarray import CountingScheduler
+from .conftest import CountingScheduler, make_cube
 
 
 def _lazy(**kw: Any) -> xr.DataArray:
@@ -136,11 +135,27 @@ FIT_REFUSALS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     ("batch_size-0", {"batch_size": 0}, InputError, "batch_size must be an integer >= 1, got 0"),
     ("patch_size-33", {"patch_size": 33}, InputError, "patch_size must be a multiple of 16 and >= 32.*33"),
     ("patch_size-16", {"patch_size": 16}, InputError, "patch_size must be a multiple of 16"),
-    ("misspelt-option", {"quantiser": "hard_sigmoid"}, InputError, "unknown option 'quantiser'.*'quantizer'"),
-    ("quantizer-foo", {"quantizer": "foo"}, InputError, "foo"),
-    ("balance-negative", {"balance": -1}, InputError, "balance must be a number >= 0"),
-    ("extractor-unknown", {"extractor": "resnet"}, InputError, "extractor must be"),
-    ("cluster-init-hard-sigmoid", {"quantizer": "hard_sigmoid", "cluster_init": True}, InputError, "cluster_init"),
+    (
+        "misspelt-option",
+        {"quantiser": "hard_sigmoid"},
+        InputError,
+        r"unknown option 'quantiser'.*'quantizer' \(now mask=",
+    ),
+    ("misspelt-group", {"masks": {}}, InputError, "unknown option 'masks'.*'mask'"),
+    ("flat-0.2-option", {"pool": 8}, InputError, r"'pool' is now mask=MaskOptions\(pool=...\)"),
+    ("ablation-switch", {"paper_loss": 0}, InputError, "'paper_loss' is now an experiment switch"),
+    ("mask-field-unknown", {"mask": {"pools": 8}}, InputError, "unknown field 'pools'.*'pool'"),
+    ("mask-not-options", {"mask": 8}, InputError, "mask must be a MaskOptions"),
+    ("quantizer-foo", {"mask": {"quantizer": "foo"}}, InputError, "foo"),
+    ("balance-negative", {"loss": {"balance": -1}}, InputError, "balance must be a number >= 0"),
+    ("extractor-unknown", {"loss": {"extractor": "resnet"}}, InputError, "extractor must be"),
+    (
+        "cluster-init-hard-sigmoid",
+        {"mask": {"quantizer": "hard_sigmoid", "cluster_init": True}},
+        InputError,
+        "cluster_init",
+    ),
+    ("architecture-foo", {"architecture": "foo"}, InputError, "architecture must be 'default' or 'paper'"),
     ("fitted-is-not-an-option", {"fitted": True}, InputError, "unknown option 'fitted'"),
     ("seed-a-string", {"seed": "0"}, InputError, "seed must be an integer from 0.*'0'"),
     ("seed--1", {"seed": -1}, InputError, "seed must be an integer from 0"),
@@ -168,7 +183,7 @@ def test_fit_refuses_every_bad_option_before_computing_the_sample(kwargs, error,
 def test_fit_refuses_missing_vgg16_weights_before_computing_the_sample(tmp_path) -> None:
     missing = tmp_path / "vgg16.h5"
     refused_before_compute(
-        lambda: xk.fit(_lazy(), k=2, extractor="vgg16", extractor_weights=missing, verbose=0),
+        lambda: xk.fit(_lazy(), k=2, loss=xk.LossOptions(extractor="vgg16", extractor_weights=missing), verbose=0),
         xk.WeightsNotFoundError,
         "vgg16",
     )

@@ -69,11 +69,19 @@ def test_bad_paths_give_one_clear_line_and_write_nothing(tmp_path, capsys, argv,
 
 
 def test_help_is_available_for_every_command(capsys) -> None:
-    for cmd in ([], ["demo"], ["fit"], ["segment"]):
+    expected = {
+        (): ["usage: xr-ktextures", "{demo,fit,segment}"],
+        ("demo",): ["usage: xr-ktextures demo", "--out"],
+        ("fit",): ["usage: xr-ktextures fit", "-k"],
+        ("segment",): ["usage: xr-ktextures segment", "--model"],
+    }
+    for cmd, words in expected.items():
         with pytest.raises(SystemExit) as exc:
             main([*cmd, "--help"])
         assert exc.value.code == 0
-    assert "segment" in capsys.readouterr().out
+        out = capsys.readouterr().out  # this command's help alone
+        for word in words:
+            assert word in out, (cmd, word, out)
 
 
 def test_segment_streams_its_geotiff_chunk_by_chunk(tmp_path) -> None:

@@ -50,7 +50,7 @@ def _two_textures(n: int = 4, size: int = 128, seed: int = 0) -> tuple[np.ndarra
 
 def test_cluster_init_separates_textures_with_equal_colour_statistics() -> None:
     x, truth = _two_textures()
-    model = xk.KTextures(k=2, seed=0, cluster_rounds=5).fit(x, steps=0, patch_size=32, verbose=0)
+    model = xk.KTextures(k=2, seed=0, mask={"cluster_rounds": 5}).fit(x, steps=0, patch_size=32, verbose=0)
     labels = model.predict(x[0])
     h = model.halo
     keep = np.zeros_like(truth, bool)
@@ -61,28 +61,33 @@ def test_cluster_init_separates_textures_with_equal_colour_statistics() -> None:
 
 
 def test_hard_sigmoid_refuses_cluster_init_and_defaults_to_training_from_scratch() -> None:
-    with pytest.raises(ValueError, match="cluster_init needs quantizer='straight_through'"):
-        xk.KTextures(k=3, quantizer="hard_sigmoid", cluster_init=True)
-    model = xk.KTextures(k=3, quantizer="hard_sigmoid")
-    assert not model.cluster_init and model.finetune_masks
+    with pytest.raises(xk.InputError, match="cluster_init needs quantizer='straight_through'"):
+        xk.KTextures(k=3, mask=xk.MaskOptions(quantizer="hard_sigmoid", cluster_init=True))
+    model = xk.KTextures(k=3, mask={"quantizer": "hard_sigmoid"})
+    assert not model.mask.cluster_init and model.network.ablation.finetune_masks
 
 
 def test_configs_saved_before_the_pooled_head_load_with_their_architecture() -> None:
-    old = {k: v for k, v in xk.KTextures(k=3).get_config().items()}
+    from xr_ktextures.network import KTexturesNet
+
+    old = {k: v for k, v in xk.KTextures(k=3).network.get_config().items()}
     for key in ("pool", "zero_mean", "cluster_init", "cluster_rounds", "finetune_masks", "multiscale"):
         old.pop(key)
     old["frontend"] = True
-    model = xk.KTextures.from_config(old)
-    assert model.pool == 0 and not model.cluster_init and model.halo == 16 + 7
+    model = KTexturesNet.from_config(old)
+    assert model.pool == 0 and not model.mask_options.cluster_init and model.halo == 16 + 7
 
 
 def test_configs_saved_by_0_2_0_keep_their_single_view_head() -> None:
-    saved = xk.KTextures(k=3).get_config()
+    from xr_ktextures.network import KTexturesNet
+
+    saved = xk.KTextures(k=3).network.get_config()
     saved.pop("multiscale")  # 0.2.0 had one pooled view, chosen at fit and saved with the model
     saved.update(pool=8, view="colour", fitted=True)
-    model = xk.KTextures.from_config(saved)
+    model = KTexturesNet.from_config(saved)
     assert not model.multiscale and model.encoder.scales == () and (model.view, model.pool) == ("colour", 8)
-    new = xk.KTextures.from_config({**xk.KTextures(k=3).get_config(), "pool": 20, "view": "both", "fitted": True})
+    config = {**xk.KTextures(k=3).network.get_config(), "pool": 20, "view": "both", "fitted": True}
+    new = KTexturesNet.from_config(config)
     assert new.multiscale and new.encoder.scales == (1, 3, 8, 20) and new.halo == 20 + 7
 
 

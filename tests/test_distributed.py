@@ -14,10 +14,12 @@ import xr_ktextures as xk
 distributed = pytest.importorskip("distributed")
 
 
-def _builds() -> int:
-    from xr_ktextures import inference
+def _cached_model(model_id: str) -> int | None:
+    """The identity of the model this worker process keeps for ``model_id`` (None: it has none)."""
+    from xr_ktextures._cache import CACHE
 
-    return inference.BUILDS["count"]
+    model = CACHE.get(("model", model_id))
+    return None if model is None else id(model)
 
 
 def _pid() -> int:
@@ -28,10 +30,13 @@ def _pid() -> int:
 def test_process_workers_give_the_local_labels_and_build_the_model_once_each(client, cube, model) -> None:
     expected = xk.segment(cube, model).values
     lazy = xk.segment(cube.chunk({"y": 24, "x": 24}), model)
+    assert set(client.run(_cached_model, model.model_id).values()) == {None}  # no worker has it yet
     np.testing.assert_array_equal(client.compute(lazy.data).result(), expected)
+    first = client.run(_cached_model, model.model_id)
+    assert any(v is not None for v in first.values()), first  # built on the workers that ran blocks
     np.testing.assert_array_equal(client.compute(lazy.data).result(), expected)  # again: reuse, no rebuild
-    builds = client.run(_builds)
-    assert set(builds.values()) <= {0, 1} and sum(builds.values()) >= 1, builds
+    second = client.run(_cached_model, model.model_id)
+    assert all(second[w] == first[w] for w in first if first[w] is not None), (first, second)
 
 
 @pytest.mark.slow

@@ -33,10 +33,35 @@ def test_import_registers_both_accessors_without_importing_a_deep_learning_frame
 
 
 def test_the_lazy_names_resolve_to_the_model_module() -> None:
-    from xr_ktextures import model
+    from xr_ktextures import _nodata, model
 
-    assert xk.KTextures is model.KTextures and xk.NODATA == model.NODATA == 255
-    assert {"KTextures", "NODATA", "fit"} <= set(dir(xk))
+    assert xk.KTextures is model.KTextures and xk.NODATA == _nodata.NODATA == 255
+    assert {"KTextures", "NODATA", "fit", "MaskOptions"} <= set(dir(xk))
+
+
+def test_api_plot_and_options_import_without_keras() -> None:
+    done = _python(
+        "import sys\nimport xr_ktextures.api, xr_ktextures.plot, xr_ktextures.options, xr_ktextures.devices\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_model_modules_import_without_xarray_dask_or_rioxarray() -> None:
+    # the package's __init__ registers the xarray accessors: stand in for it, so that only the
+    # model modules' own imports run, with xarray, dask and rioxarray blocked
+    code = (
+        "import sys, types\n"
+        "for name in ('xarray', 'rioxarray', 'dask', 'dask.array'):\n    sys.modules[name] = None\n"
+        f"pkg = types.ModuleType('xr_ktextures'); pkg.__path__ = [{str(ROOT / 'xr_ktextures')!r}]\n"
+        "pkg.__version__ = 'test'; sys.modules['xr_ktextures'] = pkg\n"
+        "import xr_ktextures.model, xr_ktextures.network, xr_ktextures.tiles\n"
+        "print(xr_ktextures.model.KTextures.__name__)"
+    )
+    done = _python(code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("KTextures")
 
 
 def test_help_and_version_do_not_load_tensorflow() -> None:

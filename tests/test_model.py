@@ -1,9 +1,11 @@
-"""The Keras model on numpy arrays: quantizers, halo, fit, predict, save/load, extractors.
+"""The estimator and its network on numpy arrays: quantizers, halo, fit, predict, simulate, save/load.
 
 Backend-agnostic: CI runs this file under TensorFlow and again under JAX.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,8 +13,11 @@ import pytest
 
 from xr_ktextures import NODATA, InputError, KTextures, NotFittedError, WeightsNotFoundError
 from xr_ktextures.cluster import POOL_LADDER
-from xr_ktextures.layers import HardSigmoidQuantizer, StraightThroughQuantizer
-from xr_ktextures.model import position_noise
+from xr_ktextures.network import KTexturesNet
+from xr_ktextures.noise import position_noise
+from xr_ktextures.quantizers import HardSigmoidQuantizer, StraightThroughQuantizer
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +56,29 @@ def test_hard_sigmoid_quantizer_cuts_one_value_into_k_ordered_intervals() -> Non
 
 
 @pytest.mark.parametrize("k", [1, 129, 2.5, True])
-def test_k_out_of_range_is_refused(k) -> None:
-    with pytest.raises(ValueError, match="k must be an integer from 2 to 128"):
+def test_k_out_of_range_is_refused_with_the_package_s_input_error(k) -> None:
+    with pytest.raises(InputError, match="k must be an integer from 2 to 128"):
         KTextures(k=k)
 
 
-def test_k_128_builds_and_predicts() -> None:
-    m = KTextures(k=128, encoder_filters=8, texture_filters=2, texture_noise=1)
-    m.fitted = True
-    labels = m.predict(np.zeros((20, 20, 4), np.float32))
-    assert labels.shape == (20, 20) and labels.dtype == np.uint8 and labels.max() < 128
+def test_k_128_trains_and_predicts_every_one_of_its_classes() -> None:
+    mask = {"filters": 4, "dilations": (1,), "pool": 1, "view": "colour", "cluster_init": False}
+    m = KTextures(k=128, mask=mask, textures={"filters": 2, "noise": 1, "dilations": (1,)}, seed=0)
+    patches = np.random.default_rng(0).normal(size=(2, 32, 32, 4)).astype(np.float32)
+    m.fit(patches, steps=1, batch_size=1, patch_size=32, verbose=0)
+    # a head whose nearest-centre rule on band 0 gives class j to values near j
+    net = m.network
+    net.scaler.set_statistics([0.0] * 4, [1.0] * 4)
+    centres = np.arange(128, dtype=np.float32)
+    kernel = np.zeros(tuple(net.encoder.head.kernel.shape), np.float32)
+    kernel[0, 0, 0] = centres
+    net.encoder.head.kernel.assign(kernel)
+    net.encoder.head.bias.assign(-(centres**2) / 2)
+    x = np.zeros((8, 512, 4), np.float32)
+    x[..., 0] = np.repeat(centres, 4)  # class j over 4 px of a ramp
+    labels = m.predict(x)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, np.broadcast_to(np.repeat(np.arange(128), 4), (8, 512)))
 
 
 def test_halo_is_the_exact_context_radius(fitted: KTextures) -> None:
@@ -68,28 +86,29 @@ def test_halo_is_the_exact_context_radius(fitted: KTextures) -> None:
     x = rng.normal(100, 20, (1, 80, 80, 4)).astype(np.float32)
     h = fitted.halo
     assert fitted.pool in POOL_LADDER and fitted.view in ("colour", "texture", "both")
-    assert h == (sum(fitted.dilations) if fitted.view != "colour" else 0) + fitted.pool
-    z0 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(x)))
+    assert h == (sum(fitted.mask.dilations) if fitted.view != "colour" else 0) + fitted.pool
+    net = fitted.network
+    z0 = keras.ops.convert_to_numpy(net.encoder(net.scaler(x)))
     far = x.copy()
     far[:, 40 + h + 1 :, :, :] = 0.0  # only pixels further than the halo from row 40 change
-    z1 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(far)))
+    z1 = keras.ops.convert_to_numpy(net.encoder(net.scaler(far)))
     np.testing.assert_allclose(z0[:, : 40 + 1], z1[:, : 40 + 1], rtol=1e-5, atol=1e-5)
     near = x.copy()
     near[:, 40 + h, 40, :] += 1000.0  # a pixel exactly at the halo distance does matter
-    z2 = keras.ops.convert_to_numpy(fitted.encoder(fitted.scaler(near)))
+    z2 = keras.ops.convert_to_numpy(net.encoder(net.scaler(near)))
     assert not np.allclose(z0[:, 40, 40], z2[:, 40, 40])
 
 
 def test_fit_is_reproducible_with_a_seed(patches: np.ndarray) -> None:
     a = KTextures(k=3, seed=7).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
     b = KTextures(k=3, seed=7).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.network.get_weights(), b.network.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert a.model_id == b.model_id
 
 
 def test_fit_stores_band_scaling_in_the_model(fitted: KTextures, patches: np.ndarray) -> None:
-    mean = keras.ops.convert_to_numpy(fitted.scaler.mean)
+    mean = keras.ops.convert_to_numpy(fitted.network.scaler.mean)
     np.testing.assert_allclose(mean, patches.mean(axis=(0, 1, 2)), rtol=1e-4)
 
 
@@ -104,7 +123,7 @@ def test_predict_any_size_and_batch(fitted: KTextures) -> None:
 def test_predict_marks_nan_pixels_nodata_and_only_them(fitted: KTextures) -> None:
     x = np.random.default_rng(0).normal(100, 9, (30, 30, 4)).astype(np.float32)
     x[5, 6, 2] = np.nan
-    labels, sim = fitted.predict(x, return_simulated=True)
+    labels, sim = fitted.predict(x), fitted.simulate(x)
     assert labels[5, 6] == NODATA
     assert (np.delete(labels.ravel(), 5 * 30 + 6) < 3).all()
     assert np.isnan(sim[5, 6]).all() and np.isfinite(np.delete(sim.reshape(-1, 4), 5 * 30 + 6, 0)).all()
@@ -112,14 +131,15 @@ def test_predict_marks_nan_pixels_nodata_and_only_them(fitted: KTextures) -> Non
 
 def test_simulated_image_is_mask_times_texture_in_band_units(fitted: KTextures) -> None:
     x = np.random.default_rng(0).normal(100, 9, (24, 24, 4)).astype(np.float32)
-    labels, sim = fitted.predict(x, return_simulated=True)
+    labels, sim = fitted.predict(x), fitted.simulate(x)
+    assert labels.shape == x.shape[:2] and labels.dtype == np.uint8
     assert sim.shape == x.shape and sim.dtype == np.float32
-    h = fitted.halo
-    noise = position_noise((-h, -h), (24 + 2 * h, 24 + 2 * h), fitted.k * fitted.texture_noise, fitted.seed)
-    tex = keras.ops.convert_to_numpy(fitted.textures(noise[None]))[0, h:-h, h:-h]  # (24, 24, k, bands)
+    h, net = fitted.halo, fitted.network
+    noise = position_noise((-h, -h), (24 + 2 * h, 24 + 2 * h), fitted.k * fitted.textures.noise, fitted.seed)
+    tex = keras.ops.convert_to_numpy(net.textures(noise[None]))[0, h:-h, h:-h]  # (24, 24, k, bands)
     chosen = np.take_along_axis(tex, labels[:, :, None, None].astype(int), axis=2)[:, :, 0]
-    mean = keras.ops.convert_to_numpy(fitted.scaler.mean)
-    scale = keras.ops.convert_to_numpy(fitted.scaler.scale)
+    mean = keras.ops.convert_to_numpy(net.scaler.mean)
+    scale = keras.ops.convert_to_numpy(net.scaler.scale)
     np.testing.assert_allclose(sim, chosen * scale + mean, rtol=1e-4, atol=1e-3)
 
 
@@ -142,9 +162,46 @@ def test_save_and_load_give_identical_labels(fitted: KTextures, tmp_path) -> Non
     assert loaded.model_id == fitted.model_id and loaded.halo == fitted.halo and loaded.k == 3
 
 
-def test_unfitted_model_refuses_to_predict() -> None:
+def test_a_model_saved_by_0_2_0_loads_and_gives_its_labels_and_simulation() -> None:
+    # written by tests/data/make_0_2_0_fixture.py with xr_ktextures 0.2.0 (before the restructure)
+    from xr_ktextures import load_model
+
+    expected = np.load(DATA / "ktextures_0.2.0_expected.npz")
+    model = load_model(DATA / "ktextures_0.2.0.keras")
+    assert isinstance(model, KTextures) and isinstance(model.network, KTexturesNet)
+    assert model.model_id == str(expected["model_id"])
+    np.testing.assert_array_equal(model.predict(expected["x"]), expected["labels"])
+    np.testing.assert_allclose(model.simulate(expected["x"]), expected["simulated"], rtol=1e-5, atol=1e-4)
+
+
+def test_configs_round_trip_and_a_newer_config_fails_naming_this_version(fitted: KTextures) -> None:
+    import xr_ktextures as xk
+
+    cfg = fitted.network.get_config()
+    again = KTexturesNet.from_config(cfg)
+    assert again.get_config() == cfg
+    with pytest.raises(InputError, match=rf"'colour_space'.*xr_ktextures {xk.__version__} does not know"):
+        KTexturesNet.from_config({**cfg, "colour_space": "lab"})
+
+
+def test_the_estimator_is_not_a_keras_model_and_its_network_is() -> None:
+    m = KTextures(k=2)
+    assert not isinstance(m, keras.Model) and isinstance(m.network, keras.Model)
+    assert "fit" not in KTexturesNet.__dict__ and "predict" not in KTexturesNet.__dict__  # Keras' own, untouched
+
+
+def test_options_of_the_0_2_constructor_say_where_they_live_now() -> None:
+    with pytest.raises(InputError, match=r"'encoder_filters' is now mask=MaskOptions\(filters=...\)"):
+        KTextures(k=2, encoder_filters=8)
+    with pytest.raises(InputError, match="'frontend' is now an experiment switch"):
+        KTextures(k=2, frontend=True)
+
+
+def test_unfitted_model_refuses_to_predict_and_simulate() -> None:
     with pytest.raises(NotFittedError, match="not fitted"):
         KTextures(k=2).predict(np.zeros((8, 8, 4), np.float32))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        KTextures(k=2).simulate(np.zeros((8, 8, 4), np.float32))
 
 
 @pytest.mark.parametrize(
@@ -164,7 +221,7 @@ def test_fit_rejects_bad_patches_before_training(bad, match) -> None:
 def test_vgg16_without_weights_fails_clearly_and_never_downloads(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(WeightsNotFoundError, match="never downloads"):
-        KTextures(k=2, extractor="vgg16")
+        KTextures(k=2, loss={"extractor": "vgg16"})
     with pytest.raises(WeightsNotFoundError, match=r"missing\.h5"):
         from xr_ktextures.features import vgg16_extractor
 
@@ -175,21 +232,40 @@ def test_a_user_keras_model_can_be_the_extractor(patches: np.ndarray) -> None:
     inp = keras.Input((None, None, 4))
     feats = keras.layers.AveragePooling2D(8)(keras.layers.Conv2D(6, 3, padding="same")(inp))
     ext = keras.Model(inp, feats)
-    m = KTextures(k=2, extractor=ext).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
+    m = KTextures(k=2, loss={"extractor": ext}).fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
     assert ext.trainable is False
     assert m.predict(patches[0]).shape == (48, 48)
 
 
-def test_paper_quantizer_trains(patches: np.ndarray) -> None:
-    m = KTextures(k=3, quantizer="hard_sigmoid").fit(patches, steps=2, batch_size=2, patch_size=32, verbose=0)
-    assert m.predict(patches[0]).max() < 3
+@pytest.mark.xfail(
+    keras.backend.backend() == "jax",
+    reason="found by this test, also on 0.2.0: under JAX no weight of the default mask CNN moves "
+    "with the hard-sigmoid quantizer (the paper preset's 1x1 CNN does train); TensorFlow trains it",
+    strict=True,
+)
+def test_paper_quantizer_trains_the_whole_mask_cnn_and_changes_the_masks(patches: np.ndarray) -> None:
+    start = KTextures(k=3, mask={"quantizer": "hard_sigmoid"}, seed=0)
+    start.fit(patches, steps=0, batch_size=2, patch_size=32, verbose=0)  # scaled, not trained
+    trained = KTextures(k=3, mask={"quantizer": "hard_sigmoid"}, seed=0)
+    trained.fit(patches, steps=6, batch_size=2, patch_size=32, verbose=0)
+    assert not trained.mask.cluster_init  # one value per pixel: trained from random weights
+    for branch in ("encoder", "textures"):  # every trainable weight of both branches moved
+        before = getattr(start.network, branch).trainable_weights
+        after = getattr(trained.network, branch).trainable_weights
+        assert len(before) == len(after) > 0
+        for a, b in zip(before, after):
+            assert not np.allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)), a.path
+    before = start.predict(patches)
+    after = trained.predict(patches)
+    assert after.dtype == np.uint8 and after.max() < 3
+    assert (before != after).any()  # the masks changed with training
 
 
 def test_unknown_options_are_refused_with_the_value() -> None:
     with pytest.raises(ValueError, match="'fuzzy'"):
-        KTextures(k=3, quantizer="fuzzy")
+        KTextures(k=3, mask={"quantizer": "fuzzy"})
     with pytest.raises(ValueError, match="'resnet'"):
-        KTextures(k=3, extractor="resnet")
+        KTextures(k=3, loss={"extractor": "resnet"})
 
 
 def test_config_is_plain_python_and_pickles(fitted: KTextures) -> None:
@@ -197,7 +273,7 @@ def test_config_is_plain_python_and_pickles(fitted: KTextures) -> None:
 
     named = KTextures(k=2, band_names=["r", "g", "b", "n"])
     for m in (fitted, named):
-        cfg = m.get_config()
+        cfg = m.network.get_config()
         assert pickle.loads(pickle.dumps(cfg)) == cfg
         assert all(type(v) in (int, float, str, bool, list, type(None)) for v in cfg.values()), cfg
     assert named.band_names == ["r", "g", "b", "n"]
@@ -208,13 +284,13 @@ def test_cluster_initialisation_reads_features_a_few_patches_at_a_time(monkeypat
     # took 11 GB; the initialisation must bound each call by pixels, not by patch count
     model = KTextures(k=3, seed=0)
     seen: list[tuple[int, ...]] = []
-    original = model.encoder.hypercolumn
+    original = model.network.encoder.hypercolumn
 
     def spy(x):
         seen.append(tuple(x.shape))
         return original(x)
 
-    monkeypatch.setattr(model.encoder, "hypercolumn", spy)
+    monkeypatch.setattr(model.network.encoder, "hypercolumn", spy)
     patches = np.random.default_rng(0).random((6, 320, 320, 4), dtype=np.float32)
     model.fit(patches, steps=0, verbose=0)
     # two passes: pixels sampled for the choice of view, then the label maps of the refinement
@@ -226,11 +302,11 @@ def test_the_paper_preset_is_a_1x1_hard_sigmoid_model_trained_from_random_weight
     patches: np.ndarray, tmp_path
 ) -> None:
     model = KTextures(k=4, architecture="paper", seed=0)
-    assert model.halo == 0 and model.quantizer_name == "hard_sigmoid" and not model.cluster_init
-    assert model.texture_match == 0 and model.balance == 0
-    before = [w.copy() for w in model.encoder.get_weights()]
+    assert model.halo == 0 and model.mask.quantizer == "hard_sigmoid" and not model.mask.cluster_init
+    assert model.loss.texture_match == 0 and model.loss.balance == 0
+    before = [w.copy() for w in model.network.encoder.get_weights()]
     model.fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
-    after = model.encoder.get_weights()
+    after = model.network.encoder.get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))  # the mask CNN itself trained
     labels = model.predict(patches[0])
     assert labels.dtype == np.uint8 and labels.max() < 4
@@ -244,22 +320,24 @@ def test_the_paper_preset_is_a_1x1_hard_sigmoid_model_trained_from_random_weight
 
 
 def test_gradient_descent_trains_the_initialised_mask_head_and_keeps_the_random_filters(patches: np.ndarray) -> None:
-    frozen = KTextures(k=3, seed=0, finetune_masks=False).fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
+    frozen = KTextures(k=3, seed=0, _ablation={"finetune_masks": False})
+    frozen.fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
     trained = KTextures(k=3, seed=0).fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
-    assert trained.finetune_masks and (trained.view, trained.pool) == (frozen.view, frozen.pool)
-    for a, b in zip(frozen.encoder.convs, trained.encoder.convs):
+    assert trained.network.ablation.finetune_masks and (trained.view, trained.pool) == (frozen.view, frozen.pool)
+    enc0, enc1 = frozen.network.encoder, trained.network.encoder
+    for a, b in zip(enc0.convs, enc1.convs):
         np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
-    k0 = keras.ops.convert_to_numpy(frozen.encoder.head.kernel)
-    k1 = keras.ops.convert_to_numpy(trained.encoder.head.kernel)
+    k0 = keras.ops.convert_to_numpy(enc0.head.kernel)
+    k1 = keras.ops.convert_to_numpy(enc1.head.kernel)
     assert not np.allclose(k0, k1)  # the head moved under gradient descent
-    assert trained.encoder.trainable and all(c.trainable for c in trained.encoder.convs)  # restored after fit
+    assert enc1.trainable and all(c.trainable for c in enc1.convs)  # restored after fit
 
 
-def test_a_config_saved_by_0_2_loads_with_its_fixed_window_and_unscaled_head() -> None:
-    old = KTextures(k=3, pool=20, seed=0).get_config()
+def test_a_config_saved_by_0_2_pre_releases_loads_with_its_fixed_window_and_unscaled_head() -> None:
+    old = KTextures(k=3, mask={"pool": 20}, seed=0).network.get_config()
     for key in ("view", "auto_context", "scaled_head", "architecture"):
         old.pop(key)
-    model = KTextures.from_config(old)
+    model = KTexturesNet.from_config(old)
     assert (model.pool, model.view, model.halo) == (20, "both", 27)
     assert not model.encoder.scaled_head and not model.auto_context
 
@@ -283,7 +361,7 @@ def test_repeated_fits_in_one_process_warn_of_no_retracing(patches: np.ndarray) 
     tf_log.addHandler(handler)
     try:
         for seed in range(7):  # TensorFlow warns from the 5th trace at one code location
-            m = KTextures(k=2 + seed % 2, seed=seed, cluster_init=False)
+            m = KTextures(k=2 + seed % 2, seed=seed, mask={"cluster_init": False})
             m.fit(patches, steps=1, batch_size=2, patch_size=32, verbose=0)
             m.predict(patches[0])
     finally:

@@ -29,7 +29,13 @@ def test_fit_logs_each_stage_and_dask_s_bar_shows_the_sample_compute(caplog, cap
     caplog.set_level(logging.INFO, logger="xr_ktextures")
     with ProgressBar():
         xk.fit(
-            make_cube(64, 64).chunk({"y": 32}), k=2, steps=0, patch_size=32, n_chunks=1, verbose=0, cluster_init=False
+            make_cube(64, 64).chunk({"y": 32}),
+            k=2,
+            steps=0,
+            patch_size=32,
+            n_chunks=1,
+            verbose=0,
+            mask={"cluster_init": False},
         )
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("xr_ktextures")]
     stages = ["computing a sample", "sampled", "initialising", "done"]
@@ -42,7 +48,7 @@ def test_a_fit_logged_to_a_file_has_plain_lines_and_no_control_characters(tmp_pa
     code = (
         "import numpy as np, xarray as xr, xr_ktextures as xk\n"
         "da = xr.DataArray(np.random.default_rng(0).random((3, 48, 48), dtype=np.float32), dims=('band', 'y', 'x'))\n"
-        "xk.fit(da, k=2, steps=2, batch_size=2, patch_size=32, n_chunks=1, cluster_init=False)\n"
+        "xk.fit(da, k=2, steps=2, batch_size=2, patch_size=32, n_chunks=1, mask={'cluster_init': False})\n"
     )
     log = tmp_path / "fit.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}

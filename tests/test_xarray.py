@@ -13,19 +13,8 @@ from hypothesis import strategies as st
 import xr_ktextures as xk
 from xr_ktextures import NODATA, InputError, ModelMismatchError, NotFittedError
 
-from .conftest import assert_geo_kept, make_cube
+from .conftest import CountingScheduler, assert_geo_kept, make_cube
 from .strategies import chunkings
-
-
-class CountingScheduler:
-    """A dask scheduler that counts how many times anything is computed."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.calls += 1
-        return dask.get(dsk, keys, **kwargs)
 
 
 def test_segment_numpy_gives_uint8_labels_with_geo_and_cf_attrs(cube, model) -> None:
@@ -92,7 +81,7 @@ def test_model_weights_enter_the_graph_once(cube, model) -> None:
     chunked = cube.chunk({"y": 24, "x": 24})
     labels = xk.segment(chunked, model)
     graph = dict(labels.data.__dask_graph__())
-    weight_bytes = sum(w.nbytes for w in model.get_weights())
+    weight_bytes = sum(w.nbytes for w in model.network.get_weights())
     heavy = [k for k, v in graph.items() if len(cloudpickle.dumps(v)) > weight_bytes // 2]
     assert len(heavy) == 1, heavy  # one key holds the weights; the block tasks only refer to it
     assert labels.data.npartitions == chunked.data.npartitions == 12  # output chunks like the input

@@ -3,6 +3,10 @@
 Importing the package registers the ``.ktex`` DataArray and Dataset accessors. It does
 not import Keras or its backend (TensorFlow, JAX, torch): :func:`fit`, :func:`segment`,
 :func:`simulate`, :func:`load_model` and :class:`KTextures` import them when first used.
+
+:class:`KTextures` is the estimator a user holds (``fit`` returns one; it predicts,
+simulates and saves); its ``keras.Model`` is ``KTextures.network``. The options of each
+branch are :class:`MaskOptions`, :class:`TextureOptions` and :class:`LossOptions`.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from ._errors import (
     NotFittedError,
     WeightsNotFoundError,
 )
+from ._nodata import NODATA
 from .api import fit, load_model, segment, simulate
+from .options import LossOptions, MaskOptions, TextureOptions
 from .writing import write_zarr
 
 if TYPE_CHECKING:
-    from .model import NODATA, KTextures
+    from .model import KTextures
 
 __all__ = [
     "NODATA",
@@ -33,9 +39,12 @@ __all__ = [
     "InputError",
     "KTextures",
     "KTexturesError",
+    "LossOptions",
+    "MaskOptions",
     "ModelMismatchError",
     "ModelNotFoundError",
     "NotFittedError",
+    "TextureOptions",
     "WeightsNotFoundError",
     "__version__",
     "fit",
@@ -49,7 +58,7 @@ __all__ = [
 __version__ = "0.2.0"
 """The one version number: pyproject.toml reads it from here (``dynamic = ["version"]``)."""
 
-_LAZY = {"KTextures": "model", "NODATA": "model"}
+_LAZY = {"KTextures": "model"}
 """Names whose module imports Keras: resolved on first access (PEP 562)."""
 
 

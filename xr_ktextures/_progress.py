@@ -21,10 +21,16 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["WindowBar", "dynamic_display", "logger", "stage_messages", "training_display"]
+__all__ = ["WindowBar", "dynamic_display", "log_timing", "logger", "stage_messages", "training_display"]
 
 logger = logging.getLogger("xr_ktextures")
 """The package's logger; fit says here what it is doing (sampling, initialising, training)."""
+
+
+def log_timing(stage: str, t0: float) -> None:
+    """A debug record of a fit stage's wall time since ``t0`` (``extra``: ``stage``, ``seconds``; benchmarks/fit.py)."""
+    dt = time.perf_counter() - t0
+    logger.debug("%s took %.1f s", stage, dt, extra={"stage": stage, "seconds": dt})
 
 
 def dynamic_display(stream: TextIO | None = None) -> bool:

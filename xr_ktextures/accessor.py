@@ -126,7 +126,7 @@ class KTexDatasetAccessor:
     >>> rng = np.random.default_rng(0)
     >>> bands = ["red", "green", "nir"]
     >>> ds = xr.Dataset({b: (("y", "x"), rng.random((48, 48), "float32")) for b in bands})
-    >>> model = ds.ktex.fit(k=2, steps=0, patch_size=32, verbose=0, cluster_init=False)  # a quick toy
+    >>> model = ds.ktex.fit(k=2, steps=0, patch_size=32, verbose=0, mask={"cluster_init": False})  # a quick toy
     >>> model.band_names
     ['red', 'green', 'nir']
     >>> ds.chunk().ktex.segment(model).dims  # lazy labels: built, not computed

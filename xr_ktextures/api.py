@@ -15,20 +15,15 @@ import numpy as np
 import xarray as xr
 
 from ._errors import InputError, KTexturesError, ModelNotFoundError, NotFittedError
-from ._progress import logger, stage_messages, training_display
+from ._nodata import NODATA
+from ._progress import log_timing, logger, stage_messages, training_display
 from ._quiet import import_backend_quietly
-from .geo import (
-    CubeInfo,
-    check_bands_arg,
-    check_model_fits,
-    describe,
-    encodable_coords,
-    label_attrs,
-    reversed_axes,
-    warn_if_topleft,
-    with_geo,
-)
-from .inference import predict_blocks
+from ._validate import check_int, check_tile, is_int
+from .chunks import apply_model
+from .devices import normalize_device
+from .geo import CubeInfo, check_bands_arg, check_model_fits, describe, encodable_coords, label_attrs, warn_if_topleft
+from .georef import reversed_axes, with_geo
+from .options import FLAT_NAMES, check_k, moved_option_message, new_place
 from .sampling import check_image_size, sample_patches
 
 if TYPE_CHECKING:
@@ -98,7 +93,9 @@ def fit(
         messages go to the ``logging`` logger ``"xr_ktextures"`` (INFO); when logging is
         not configured, they are printed while ``verbose`` is on.
     **model_options
-        Passed to :class:`KTextures` (``quantizer``, ``extractor``, ``balance``, ...).
+        Passed to :class:`KTextures`: ``architecture``, and the grouped options
+        ``mask=MaskOptions(...)``, ``textures=TextureOptions(...)``,
+        ``loss=LossOptions(...)`` (:mod:`xr_ktextures.options`; plain mappings work too).
 
     Returns
     -------
@@ -114,7 +111,7 @@ def fit(
         Raised before any chunk is computed (the model is built first), except the
         last, which needs the sample.
     WeightsNotFoundError
-        ``extractor="vgg16"`` without its weights; also before any chunk is computed.
+        ``loss=LossOptions(extractor="vgg16")`` without its weights; also before any chunk is computed.
 
     Examples
     --------
@@ -128,14 +125,12 @@ def fit(
     3
     """
     import_backend_quietly(set_level=False)  # no TensorFlow start-up lines in a notebook
-    from .model import _timing
-
-    _check_k(k)
+    check_k(k)
     _check_fit_options(n_chunks, patches_per_chunk, patch_size, steps, batch_size, seed, verbose)
     da, info = describe(da, band_dim=band_dim, bands=bands)
     if sample_size is None:
         sample_size = max(patch_size, min(512, da.sizes[info.y_dim], da.sizes[info.x_dim]))
-    elif isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < patch_size:
+    elif not is_int(sample_size) or sample_size < patch_size:
         raise InputError(f"sample_size must be an integer >= patch_size={patch_size}, got {sample_size!r}.")
     check_image_size(da.sizes[info.y_dim], da.sizes[info.x_dim], int(sample_size), patch_size)
     # the model is built (and its options checked) before any chunk is computed
@@ -152,7 +147,7 @@ def fit(
             min_size=patch_size,
             seed=seed,
         )
-        _timing("sample", t0)
+        log_timing("sample", t0)
         logger.info(
             "fit: sampled %d patches of %d px in %.1f s", len(patches), patches.shape[1], time.perf_counter() - t0
         )
@@ -170,34 +165,21 @@ def fit(
     return model
 
 
-def _check_k(k: Any) -> None:
-    from .model import MAX_K
-
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= int(k) <= MAX_K:
-        raise InputError(f"k must be an integer from 2 to {MAX_K}, got {k!r}.")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
 def _check_fit_options(
     n_chunks: Any, patches_per_chunk: Any, patch_size: Any, steps: Any, batch_size: Any, seed: Any, verbose: Any
 ) -> None:
     """Refuse bad fit options from their values alone, before anything is read."""
     for name, v, low in (("n_chunks", n_chunks, 1), ("patches_per_chunk", patches_per_chunk, 1),
                          ("steps", steps, 0), ("batch_size", batch_size, 1)):  # fmt: skip
-        if not _is_int(v) or v < low:
-            raise InputError(f"{name} must be an integer >= {low}, got {v!r}.")
-    if not _is_int(patch_size) or patch_size < 32 or patch_size % 16:
+        check_int(name, v, low)
+    if not is_int(patch_size) or patch_size < 32 or patch_size % 16:
         raise InputError(f"patch_size must be a multiple of 16 and >= 32 (e.g. 32, 48, 64), got {patch_size!r}.")
-    if not _is_int(seed) or not 0 <= seed < 2**32:
-        raise InputError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}.")
+    check_int("seed", seed, 0, 2**32 - 1, shown_maximum="2**32 - 1")
     if isinstance(verbose, (list, dict, set)) or verbose not in (0, 1, 2, "auto"):
         raise InputError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}.")
 
 
-_NOT_OPTIONS = ("self", "k", "bands", "band_names", "seed", "fitted", "kwargs")
+_NOT_OPTIONS = ("self", "k", "bands", "band_names", "seed", "moved")
 
 
 def _new_model(k: int, bands: int, band_names: Any, seed: int, options: dict[str, Any]) -> KTextures:
@@ -207,11 +189,18 @@ def _new_model(k: int, bands: int, band_names: Any, seed: int, options: dict[str
 
     from .model import KTextures
 
-    known = [p for p in inspect.signature(KTextures.__init__).parameters if p not in _NOT_OPTIONS]
+    params = inspect.signature(KTextures.__init__).parameters
+    known = [p for p in params if p not in _NOT_OPTIONS and not p.startswith("_")]
+    moved = [name for name in options if name in FLAT_NAMES]
+    if moved:
+        raise InputError(f"fit() got 0.2 model options: {moved_option_message(moved)}")
     for name in options:
-        if name not in known and name != "name":
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+        if name not in params or name in _NOT_OPTIONS:
+            close = difflib.get_close_matches(name, [*known, *FLAT_NAMES], n=1)
+            hint = ""
+            if close:
+                where = f" (now {new_place(close[0])})" if close[0] in FLAT_NAMES else ""
+                hint = f" Did you mean {close[0]!r}{where}?"
             raise InputError(f"fit() got an unknown option {name!r}.{hint} Model options are {sorted(known)}.")
     try:
         return KTextures(k=k, bands=bands, band_names=band_names, seed=seed, **options)
@@ -267,7 +256,7 @@ def _run(
     flip_y, flip_x = reversed_axes(da, info)
     flip = (slice(None, None, -1) if flip_y else slice(None), slice(None, None, -1) if flip_x else slice(None))
     data = arr.data[(..., *flip, slice(None))] if flip_y or flip_x else arr.data
-    out = predict_blocks(data, model, nodata=nd, simulate=simulate, device=device, tile=tile)
+    out = apply_model(data, model, output="simulated" if simulate else "labels", nodata=nd, device=device, tile=tile)
     if flip_y or flip_x:
         out = out[(..., *flip, slice(None))] if simulate else out[(..., *flip)]
     return out
@@ -349,9 +338,6 @@ def segment(
     (dtype('uint8'), ('y', 'x'))
     """
     import_backend_quietly(set_level=False)
-    from .engine import check_tile, normalize_device
-    from .model import NODATA
-
     normalize_device(device)  # a misspelt device or tile fails here, not on the workers
     check_tile(tile)
     _check_nodata(nodata)
@@ -434,7 +420,7 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.keras`` file written by :meth:`KTextures.save`.
+        A ``.keras`` file written by :meth:`KTextures.save` (0.2.0 files included).
 
     Returns
     -------
@@ -466,6 +452,7 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     import keras
 
     from .model import KTextures
+    from .network import KTexturesNet
 
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}.")
@@ -473,9 +460,11 @@ def load_model(path: str | os.PathLike[str]) -> KTextures:
     if not os.path.isfile(p):
         raise ModelNotFoundError(f"no model file at {p!r}; save one with model.save('name.keras').")
     try:
-        model = keras.saving.load_model(p, compile=False)
+        network = keras.saving.load_model(p, compile=False)
+    except KTexturesError:
+        raise
     except Exception as err:
         raise InputError(f"{p!r} is not a readable .keras model file: {err}") from err
-    if not isinstance(model, KTextures):
-        raise InputError(f"{p!r} holds a {type(model).__name__}, not a k-textures model.")
-    return model
+    if not isinstance(network, KTexturesNet):
+        raise InputError(f"{p!r} holds a {type(network).__name__}, not a k-textures model.")
+    return KTextures.from_network(network)

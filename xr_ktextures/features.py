@@ -16,39 +16,20 @@ Every extractor receives images already standardised per band (mean 0, std 1).
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 from keras import layers, ops
 
 from ._errors import WeightsNotFoundError
+from ._gabor import gabor_energy, gabor_kernels
 
 __all__ = ["VGG16_WEIGHTS_FILE", "FilterBank", "make_extractor", "vgg16_extractor"]
 
 VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 """Name of the Keras ImageNet VGG16 (no top) weights file looked for in the Keras cache."""
-
-
-def _gabor_kernels(size: int, frequency: float, orientations: int) -> np.ndarray:
-    """Even and odd zero-mean Gabor kernels, shape ``(size, size, 1, 2 * orientations)``."""
-    half = size // 2
-    yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
-    sigma = 0.56 / frequency  # about one octave of bandwidth
-    envelope = np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
-    out = []
-    for i in range(orientations):
-        theta = math.pi * i / orientations
-        u = xx * math.cos(theta) + yy * math.sin(theta)
-        for phase in (np.cos, np.sin):
-            g = envelope * phase(2 * math.pi * frequency * u)
-            g -= envelope * g.sum() / envelope.sum()  # zero DC response
-            g /= np.sqrt((g**2).sum())
-            out.append(g)
-    return np.stack(out, axis=-1)[:, :, None, :].astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="xr_ktextures")
@@ -91,19 +72,15 @@ class FilterBank(layers.Layer):
             raise ValueError(f"stride must be a multiple of 2**(levels-1)={2 ** (levels - 1)}, got {stride}.")
         self.levels, self.orientations, self.stride = int(levels), int(orientations), int(stride)
         self.pool = int(pool)
-        self._kernel = _gabor_kernels(7, 0.25, self.orientations)
+        self._kernel = gabor_kernels(7, 0.25, self.orientations)
 
     def call(self, x: Any) -> Any:
-        k = ops.convert_to_tensor(self._kernel, dtype=x.dtype)
         level = ops.mean(x, axis=-1, keepdims=True)
         feats = []
         for lev in range(self.levels):
             if lev:
                 level = ops.average_pool(level, 2, 2, padding="valid")
-            r = ops.conv(level, k, padding="same")
-            r2 = ops.square(r)
-            n = self.orientations
-            energy = r2[..., 0 : 2 * n : 2] + r2[..., 1 : 2 * n : 2]
+            energy = gabor_energy(level, self._kernel, self.orientations)
             f = self.stride // (2**lev)
             feats.append(ops.log1p(ops.average_pool(energy, self.pool * f, f, padding="same")))
         s = self.stride
@@ -168,8 +145,8 @@ def vgg16_extractor(
             f"VGG16 ImageNet weights not found at {str(path)!r}. xr_ktextures never downloads "
             "weights: fetch them once where you have network access (e.g. "
             "`keras.applications.VGG16(include_top=False, weights='imagenet')` caches "
-            f"{VGG16_WEIGHTS_FILE}) and pass extractor='vgg16' again, or give the file with "
-            "extractor_weights=PATH, or use the default extractor='filterbank'."
+            f"{VGG16_WEIGHTS_FILE}) and pass loss=LossOptions(extractor='vgg16') again, or give the file with "
+            "LossOptions(extractor_weights=PATH), or use the default extractor='filterbank'."
         )
     vgg = keras.applications.VGG16(include_top=False, weights=None)
     vgg.load_weights(str(path))

@@ -1,11 +1,14 @@
-"""Keras 3 layers of the k-textures model, written with ``keras.ops`` only.
+"""The mask branch of the default architecture, written with ``keras.ops`` only.
 
-* :class:`BandScaler` – per-band standardisation whose statistics live in the model.
-* :class:`MaskEncoder` – the mask branch: a dilated CNN with an exact context radius.
-* :class:`StraightThroughQuantizer` / :class:`HardSigmoidQuantizer` – turn the
-  encoder output into k binary masks *inside* the model, trainable by gradient descent.
-* :class:`TextureBank` – k independent small CNNs that turn noise into k textures.
+* :class:`MaskEncoder` – a dilated CNN read through a pooled hypercolumn by a 1x1 head,
+  with an exact context radius; each part reports its cost per pixel
+  (:meth:`MaskEncoder.flops_per_pixel`, :meth:`MaskEncoder.bytes_per_pixel`), which the
+  inference engine and the benchmarks read.
+* :class:`TextureFrontEnd` – an optional fixed Gabor-energy first stage (an ablation).
 
+The paper's 1x1 mask CNN is :mod:`xr_ktextures.paper`, the quantizers
+:mod:`xr_ktextures.quantizers`, the texture branch and the band scaling
+:mod:`xr_ktextures.textures`.
 Nothing here knows about xarray or Dask.
 """
 
@@ -17,29 +20,19 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from ._errors import InputError
+from ._gabor import gabor_energy, gabor_kernels
+from ._validate import check_int
+from .options import VIEWS
+
 __all__ = [
-    "BandScaler",
-    "HardSigmoidQuantizer",
     "MaskEncoder",
-    "PaperMaskEncoder",
-    "StraightThroughQuantizer",
-    "TextureBank",
     "TextureFrontEnd",
     "ZeroMeanGlorotUniform",
     "box_mean",
-    "make_quantizer",
 ]
 
 _PKG = "xr_ktextures"
-
-VIEWS = ("colour", "texture", "both")
-"""What the pooled head reads: the input bands, the hidden texture maps, or both."""
-
-
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return value
 
 
 def box_mean(x: Any, radius: int) -> Any:
@@ -96,48 +89,6 @@ class ZeroMeanGlorotUniform(keras.initializers.GlorotUniform):
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
-class BandScaler(layers.Layer):
-    """Standardise each band with a mean and scale stored as (non-trainable) weights.
-
-    The statistics are set once, from the training sample (:meth:`set_statistics`),
-    and saved with the model, so every chunk and every later image is scaled alike.
-
-    Parameters
-    ----------
-    bands : int
-        Number of bands (last axis of the input).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> scaler = BandScaler(2)
-    >>> scaler.set_statistics([10.0, 20.0], [2.0, 4.0])
-    >>> np.asarray(scaler(np.array([[12.0, 28.0]], "float32"))).tolist()
-    [[1.0, 2.0]]
-    """
-
-    def __init__(self, bands: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.bands = _check_positive_int("bands", bands)
-        self.mean = self.add_weight(shape=(bands,), initializer="zeros", trainable=False, name="mean")
-        self.scale = self.add_weight(shape=(bands,), initializer="ones", trainable=False, name="scale")
-
-    def set_statistics(self, mean: Any, scale: Any) -> None:
-        """Store per-band ``mean`` and ``scale`` (array-likes of length ``bands``; scale > 0)."""
-        self.mean.assign(ops.convert_to_tensor([float(v) for v in mean], dtype=self.mean.dtype))
-        self.scale.assign(ops.convert_to_tensor([float(v) for v in scale], dtype=self.scale.dtype))
-
-    def call(self, x: Any) -> Any:
-        return (x - self.mean) / self.scale
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "bands": self.bands}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
 class TextureFrontEnd(layers.Layer):
     """Fixed first stage of the mask CNN: Gabor energies at full resolution, stride 1.
 
@@ -172,11 +123,9 @@ class TextureFrontEnd(layers.Layer):
     ) -> None:
         super().__init__(trainable=False, **kwargs)
         self.dilations = tuple(int(d) for d in dilations)
-        self.orientations = _check_positive_int("orientations", orientations)
-        self.pool = _check_positive_int("pool", pool, 0)
-        from .features import _gabor_kernels
-
-        self._kernel = _gabor_kernels(7, 0.25, self.orientations)
+        self.orientations = check_int("orientations", orientations, 1)
+        self.pool = check_int("pool", pool, 0)
+        self._kernel = gabor_kernels(7, 0.25, self.orientations)
 
     @property
     def radius(self) -> int:
@@ -186,16 +135,25 @@ class TextureFrontEnd(layers.Layer):
     def channels(self, bands: int) -> int:
         return len(self.dilations) * self.orientations + 2 * bands
 
+    def flops_per_pixel(self, bands: int) -> float:
+        """Operations per pixel of :meth:`call` on ``bands`` bands (multiply-add = 2).
+
+        The band mean; per dilation the even/odd Gabor convolutions, their squares, the
+        pair sums and ``log1p``; the local mean and std (square, difference, root); the
+        separable window mean of every output channel (one addition per window pixel and pass).
+        """
+        taps = int(self._kernel.shape[0] * self._kernel.shape[1])
+        pairs = 2 * self.orientations
+        gabor = len(self.dilations) * (2 * taps * pairs + 3 * pairs)
+        pool = 2 * (2 * self.pool + 1) * self.channels(bands)
+        return float(bands + gabor + bands + pool + 5 * bands)
+
     def _box(self, x: Any) -> Any:
         return box_mean(x, self.pool)
 
     def energy(self, grey: Any, dilation: int) -> Any:
         """``log1p(even**2 + odd**2)`` of the band-mean image per orientation, before pooling."""
-        k = ops.convert_to_tensor(self._kernel, dtype=grey.dtype)
-        r2 = ops.square(ops.conv(grey, k, padding="same", dilation_rate=dilation))
-        # channels alternate even/odd per orientation: a reshape-sum is one pass, strided slices three
-        shape = ops.shape(r2)
-        return ops.log1p(ops.sum(ops.reshape(r2, (-1, *shape[1:-1], self.orientations, 2)), axis=-1))
+        return ops.log1p(gabor_energy(grey, self._kernel, self.orientations, dilation))
 
     def combine(self, energies: Sequence[Any], x: Any) -> Any:
         """Pool the energies (one per dilation) and append each band's local mean and std."""
@@ -263,14 +221,14 @@ class MaskEncoder(layers.Layer):
 
     Raises
     ------
-    ValueError
+    InputError
         If ``outputs`` or ``filters`` is not a positive integer, ``dilations`` is empty
         or ``pool`` is negative.
 
     Examples
     --------
     >>> import numpy as np
-    >>> enc = MaskEncoder(outputs=3, filters=8, dilations=(1, 2), frontend=False)
+    >>> enc = MaskEncoder(outputs=3, filters=8, dilations=(1, 2), pool=0)
     >>> enc.halo, tuple(enc(np.zeros((1, 16, 16, 4), "float32")).shape)
     (3, (1, 16, 16, 3))
     >>> enc = MaskEncoder(outputs=3, filters=8, dilations=(1, 2), pool=4)
@@ -282,30 +240,30 @@ class MaskEncoder(layers.Layer):
         self,
         outputs: int,
         filters: int = 32,
-        dilations: Sequence[int] = (1, 2, 4, 8),
+        dilations: Sequence[int] = (1, 2, 4),
         frontend: bool = False,
-        pool: int = 0,
-        zero_mean: bool = False,
+        pool: int = 20,
+        zero_mean: bool = True,
         view: str = "both",
         scaled_head: bool = True,
         scales: Sequence[int] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.outputs = _check_positive_int("outputs", outputs)
-        self.scales = tuple(_check_positive_int("scales", r, 0) for r in scales)
+        self.outputs = check_int("outputs", outputs, 1)
+        self.scales = tuple(check_int("scales", r, 0) for r in scales)
         if self.scales:
             pool = max(self.scales)
-        self.pool = _check_positive_int("pool", pool, 0)
+        self.pool = check_int("pool", pool, 0)
         self.zero_mean = bool(zero_mean)
         if view not in VIEWS:
-            raise ValueError(f"view must be one of {VIEWS}, got {view!r}.")
+            raise InputError(f"view must be one of {VIEWS}, got {view!r}.")
         self.view = view
         self.scaled_head = bool(scaled_head)
-        self.filters = _check_positive_int("filters", filters)
+        self.filters = check_int("filters", filters, 1)
         dilations = tuple(int(d) for d in dilations)
         if not dilations or any(d < 1 for d in dilations):
-            raise ValueError(f"dilations must be a non-empty sequence of integers >= 1, got {dilations!r}.")
+            raise InputError(f"dilations must be a non-empty sequence of integers >= 1, got {dilations!r}.")
         self.dilations = dilations
         self.frontend = TextureFrontEnd(name="frontend") if frontend else None
         self.convs = [
@@ -417,6 +375,70 @@ class MaskEncoder(layers.Layer):
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*tuple(input_shape)[:-1], self.outputs)
 
+    def flops_per_pixel(self, bands: int) -> dict[str, float]:
+        """Operations per output pixel of :meth:`call`, by part (multiply-add = 2).
+
+        Counted from the layers as configured: the front end (if any); each convolution the
+        view runs (its kernel's multiply-adds, bias and ReLU); the head over the channels
+        the view reads (none of the hidden maps for ``"colour"``); the separable window mean
+        of the k outputs (one addition per window pixel and pass).
+
+        Parameters
+        ----------
+        bands : int
+            Channels of the input.
+
+        Returns
+        -------
+        dict
+            FLOPs per pixel keyed ``"frontend"``, ``"conv0"``, ..., ``"head"``, ``"pool"``.
+        """
+        out: dict[str, float] = {}
+        cin = bands
+        if self.frontend is not None:
+            out["frontend"] = self.frontend.flops_per_pixel(bands)
+            cin = self.frontend.channels(bands)
+        first = cin
+        for i, conv in enumerate(self.convs if self.reads_hidden else []):
+            taps = int(conv.kernel_size[0] * conv.kernel_size[1])
+            out[f"conv{i}"] = float(2 * taps * cin * conv.filters + 2 * conv.filters)  # MACs, bias, ReLU
+            cin = conv.filters
+        if self.pool:
+            hidden = self.filters * len(self.convs) if self.reads_hidden else 0
+            read = (first if self.view != "texture" else 0) + hidden
+            radii = self.scales or (self.pool,)  # a multi-scale head: k logits per radius
+            out["head"] = float(len(radii) * (2 * read * self.outputs + 2 * self.outputs))
+            # (w, 1) then (1, w) means of each radius' k logits, and their sum
+            out["pool"] = float(sum(2 * (2 * r + 1) * self.outputs for r in radii) + (len(radii) - 1) * self.outputs)
+        else:
+            out["head"] = float(2 * cin * self.outputs + 2 * self.outputs)
+        return out
+
+    def bytes_per_pixel(self, bands: int) -> int:
+        """Generous estimate of the peak working memory per input pixel of the label graph.
+
+        Input, scaled input, the front end's parts and pooled stack, two live hidden maps and
+        the head; with a pooled hypercolumn also each map's share of the logits, their
+        stacked copy, the sum and the window mean's two passes. float32.
+
+        Parameters
+        ----------
+        bands : int
+            Channels of the input.
+
+        Returns
+        -------
+        int
+            Bytes per input pixel.
+        """
+        first = self.frontend.channels(bands) if self.frontend is not None else bands
+        shares = 2 * (len(self.convs) + 1) + 3 if self.pool else 2
+        # a multi-scale head has k logits per radius, each pooled, then their sum
+        per_scale = max(len(self.scales), 1)
+        return 4 * (
+            3 * bands + 3 * first + 4 * self.filters + (shares + 2 * bool(self.scales)) * self.outputs * per_scale + 4
+        )
+
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
@@ -429,317 +451,4 @@ class MaskEncoder(layers.Layer):
             "view": self.view,
             "scaled_head": self.scaled_head,
             "scales": list(self.scales),
-        }
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class PaperMaskEncoder(layers.Layer):
-    """The paper's mask generator: 1x1 convolutions with batch norm and ELU, one sigmoid value.
-
-    ``Conv1x1(64) → BN → ELU → Conv1x1(64) → BN → ELU → Conv1x1(1) → sigmoid``, returned
-    as ``2 sigmoid - 1`` in ``[-1, 1]``, so that :class:`HardSigmoidQuantizer`'s
-    thresholds ``-1 + 2 i / k`` are the paper's offsets ``i / k`` on the sigmoid value.
-    Every pixel is labelled from its own bands: :attr:`halo` is 0 (context enters through
-    the loss only).
-
-    Parameters
-    ----------
-    filters : sequence of int
-        Channels of the hidden 1x1 convolutions.
-    **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> enc = PaperMaskEncoder()
-    >>> enc.halo, tuple(enc(np.zeros((1, 8, 8, 4), "float32")).shape)
-    (0, (1, 8, 8, 1))
-    """
-
-    halo = 0
-    outputs = 1
-
-    def __init__(self, filters: Sequence[int] = (64, 64), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.filters = tuple(_check_positive_int("filters", int(f)) for f in filters)
-        self.convs = [layers.Conv2D(f, 1, name=f"conv{i}") for i, f in enumerate(self.filters)]
-        self.norms = [layers.BatchNormalization(name=f"bn{i}") for i in range(len(self.filters))]
-        self.head = layers.Conv2D(1, 1, name="head")
-
-    def build(self, input_shape: Any) -> None:
-        shape = tuple(input_shape)
-        for conv, norm in zip(self.convs, self.norms):
-            conv.build(shape)
-            shape = (*shape[:-1], conv.filters)
-            norm.build(shape)
-        self.head.build(shape)
-
-    def call(self, x: Any, training: bool = False) -> Any:
-        for conv, norm in zip(self.convs, self.norms):
-            x = ops.elu(norm(conv(x), training=training))
-        return 2.0 * ops.sigmoid(self.head(x)) - 1.0
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return (*tuple(input_shape)[:-1], 1)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "filters": list(self.filters)}
-
-
-class _Quantizer(layers.Layer):
-    """Base of the quantizers: exactly one-hot masks forward, the gradient of :meth:`soft` backward."""
-
-    k: int
-
-    def soft(self, z: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def labels(self, z: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def call(self, z: Any) -> Any:
-        soft = self.soft(z)
-        hard = ops.one_hot(self.labels(z), self.k, dtype=soft.dtype)
-        return soft + ops.stop_gradient(hard - soft)
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class StraightThroughQuantizer(_Quantizer):
-    """k logits per pixel → one-hot masks; gradients of a tempered softmax.
-
-    Forward: exactly binary masks, one per class, exactly one on per pixel.
-    Backward: the gradient of ``softmax(logits / temperature)`` (straight-through).
-
-    Parameters
-    ----------
-    k : int
-        Number of classes (>= 2).
-    temperature : float
-        Softmax temperature of the backward pass.
-    **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
-
-    Raises
-    ------
-    ValueError
-        If ``k < 2`` or ``temperature <= 0``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> q = StraightThroughQuantizer(3)
-    >>> np.asarray(q(np.array([[0.1, 2.0, -1.0]], "float32"))).tolist()
-    [[0.0, 1.0, 0.0]]
-    """
-
-    def __init__(self, k: int, temperature: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.k = _check_positive_int("k", k, 2)
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}.")
-        self.temperature = float(temperature)
-
-    @property
-    def encoder_outputs(self) -> int:
-        return self.k
-
-    def soft(self, z: Any) -> Any:
-        """Differentiable class probabilities (used for gradients and usage terms)."""
-        return ops.softmax(z / self.temperature, axis=-1)
-
-    def labels(self, z: Any) -> Any:
-        """Class index of each pixel (int32)."""
-        return ops.cast(ops.argmax(z, axis=-1), "int32")
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "k": self.k, "temperature": self.temperature}
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class HardSigmoidQuantizer(_Quantizer):
-    """The paper's quantizer: one value per pixel, cut into k intervals by hard sigmoids.
-
-    With thresholds ``t_1 < ... < t_{k-1}`` spread over ``[-1, 1]`` and
-    ``s_i = hard_sigmoid(slope * (v - t_i))``, the masks are
-    ``m_0 = 1 - s_1``, ``m_i = s_i - s_{i+1}``, ``m_{k-1} = s_{k-1}``: they sum to
-    one and are binary except inside narrow ramps around each threshold.
-    The forward pass uses the exactly-binary interval indicator; gradients
-    flow through the hard-sigmoid staircase.
-
-    Parameters
-    ----------
-    k : int
-        Number of classes (>= 2).
-    slope : float
-        Slope of each hard sigmoid: larger is closer to a step, with narrower ramps.
-    **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
-
-    Raises
-    ------
-    ValueError
-        If ``k < 2`` or ``slope <= 0``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> q = HardSigmoidQuantizer(4)
-    >>> np.asarray(q.labels(np.array([[-0.9], [-0.2], [0.2], [0.9]], "float32"))).tolist()
-    [0, 1, 2, 3]
-    """
-
-    def __init__(self, k: int, slope: float = 20.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.k = _check_positive_int("k", k, 2)
-        if not slope > 0:
-            raise ValueError(f"slope must be > 0, got {slope!r}.")
-        self.slope = float(slope)
-
-    @property
-    def encoder_outputs(self) -> int:
-        return 1
-
-    def _thresholds(self) -> Any:
-        k = self.k
-        return ops.convert_to_tensor([-1.0 + 2.0 * (i + 1) / k for i in range(k - 1)], dtype="float32")
-
-    def soft(self, z: Any) -> Any:
-        z = ops.convert_to_tensor(z)
-        s = ops.hard_sigmoid(self.slope * (z - self._thresholds()))  # (..., k-1)
-        ones = ops.ones_like(z)
-        upper = ops.concatenate([ones, s], axis=-1)
-        lower = ops.concatenate([s, ops.zeros_like(z)], axis=-1)
-        return upper - lower
-
-    def labels(self, z: Any) -> Any:
-        above = ops.greater(ops.convert_to_tensor(z), self._thresholds())
-        return ops.cast(ops.sum(ops.cast(above, "int32"), axis=-1), "int32")
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "k": self.k, "slope": self.slope}
-
-
-def make_quantizer(kind: str, k: int) -> StraightThroughQuantizer | HardSigmoidQuantizer:
-    """Build the quantizer named ``kind`` ("straight_through" or "hard_sigmoid").
-
-    Parameters
-    ----------
-    kind : {"straight_through", "hard_sigmoid"}
-        Which quantizer.
-    k : int
-        Number of classes.
-
-    Returns
-    -------
-    StraightThroughQuantizer or HardSigmoidQuantizer
-
-    Raises
-    ------
-    ValueError
-        For any other ``kind``.
-
-    Examples
-    --------
-    >>> make_quantizer("hard_sigmoid", 5).encoder_outputs
-    1
-    """
-    if kind == "straight_through":
-        return StraightThroughQuantizer(k, name="quantizer")
-    if kind == "hard_sigmoid":
-        return HardSigmoidQuantizer(k, name="quantizer")
-    raise ValueError(f"quantizer must be 'straight_through' or 'hard_sigmoid', got {kind!r}.")
-
-
-@keras.saving.register_keras_serializable(package=_PKG)
-class TextureBank(layers.Layer):
-    """k independent small CNNs, each turning its own noise into a texture.
-
-    Each generator is a separable CNN: a per-generator 1x1 mixing (``ops.einsum``
-    over a ``(k, in, out)`` kernel, so no weights are shared between textures),
-    then a depthwise dilated 3x3 convolution and a ReLU, repeated; a final 1x1
-    maps to the bands. This runs as a few large standard ops on every backend
-    (grouped convolutions are very slow on TensorFlow's CPU kernels). Dilations
-    give each texture structure up to ``1 + 2 * sum(dilations)`` pixels across.
-
-    Parameters
-    ----------
-    k : int
-        Number of textures.
-    bands : int
-        Bands of each texture (as many as the image).
-    filters : int
-        Hidden channels per texture.
-    noise : int
-        Noise channels per texture.
-    dilations : sequence of int
-        Dilation of each hidden depthwise 3x3 convolution.
-    **kwargs
-        Passed to ``keras.layers.Layer`` (e.g. ``name``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> bank = TextureBank(k=3, bands=4)
-    >>> tuple(bank(np.random.default_rng(0).normal(size=(1, 16, 16, 12)).astype("float32")).shape)
-    (1, 16, 16, 3, 4)
-    """
-
-    def __init__(
-        self,
-        k: int,
-        bands: int,
-        filters: int = 8,
-        noise: int = 4,
-        dilations: Sequence[int] = (1, 2, 4),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.k = _check_positive_int("k", k, 2)
-        self.bands = _check_positive_int("bands", bands)
-        self.filters = _check_positive_int("filters", filters)
-        self.noise = _check_positive_int("noise", noise)
-        self.dilations = tuple(int(d) for d in dilations)
-        self.spatial = [
-            layers.DepthwiseConv2D(3, padding="same", dilation_rate=d, name=f"spatial{i}")
-            for i, d in enumerate(self.dilations)
-        ]
-
-    def build(self, noise_shape: Any) -> None:
-        k, f = self.k, self.filters
-        sizes = [self.noise] + [f] * len(self.dilations)
-        self.mix_kernels = []
-        self.mix_biases = []
-        for i, n_in in enumerate(sizes):
-            n_out = self.bands if i == len(self.dilations) else f
-            self.mix_kernels.append(
-                self.add_weight(shape=(k, n_in, n_out), initializer="glorot_uniform", name=f"mix{i}_kernel")
-            )
-            self.mix_biases.append(self.add_weight(shape=(k, n_out), initializer="zeros", name=f"mix{i}_bias"))
-        shape = (*tuple(noise_shape)[:-1], k * f)
-        for conv in self.spatial:
-            conv.build(shape)
-
-    def _mix(self, x: Any, i: int) -> Any:
-        shape = ops.shape(x)
-        g = ops.reshape(x, (shape[0], shape[1], shape[2], self.k, -1))
-        return ops.einsum("bhwgi,gio->bhwgo", g, self.mix_kernels[i]) + self.mix_biases[i]
-
-    def call(self, noise: Any) -> Any:
-        """Map noise ``(B, H, W, k * noise)`` to textures ``(B, H, W, k, bands)``."""
-        x = noise
-        for i, conv in enumerate(self.spatial):
-            y = self._mix(x, i)
-            shape = ops.shape(y)
-            x = ops.relu(conv(ops.reshape(y, (shape[0], shape[1], shape[2], self.k * self.filters))))
-        return self._mix(x, len(self.spatial))
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "k": self.k,
-            "bands": self.bands,
-            "filters": self.filters,
-            "noise": self.noise,
-            "dilations": list(self.dilations),
         }

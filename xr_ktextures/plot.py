@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["plot_labels", "save_figure"]
+from ._nodata import NODATA as NODATA_LABEL  # numpy only: plotting never loads Keras
 
-NODATA_LABEL = 255  # the value of xr_ktextures.NODATA, without importing the model (Keras)
+__all__ = ["plot_labels", "save_figure"]
 
 SIMULATION_NOTE = (
     "simulated image: each pixel painted with the learned texture of its class "

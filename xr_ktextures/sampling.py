@@ -14,18 +14,21 @@ import numpy as np
 import xarray as xr
 
 from ._errors import InputError
-from .geo import CubeInfo, invalid_pixels
+from ._nodata import invalid_pixels
+from .geo import CubeInfo
 
 __all__ = ["sample_patches"]
 
-_MIN_PATCH = 32  # the smallest patch_size KTextures.fit accepts
+_MIN_PATCH = 32  # the smallest patch_size KTextures.fit accepts (training.check_patch_size)
 
 
-def _starts(chunks: tuple[int, ...]) -> np.ndarray:
+def _chunk_starts(chunks: tuple[int, ...]) -> np.ndarray:
+    """Index of the first element of each chunk along one axis."""
     return np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
 
 
-def _split(n: int, size: int) -> tuple[int, ...]:
+def _even_chunks(n: int, size: int) -> tuple[int, ...]:
+    """Chunks of ``size`` covering ``n`` (the last one shorter)."""
     return (size,) * (n // size) + ((n % size,) if n % size else ())
 
 
@@ -33,7 +36,7 @@ def _windows_along(chunks: tuple[int, ...], size: int, cap: int) -> list[tuple[i
     """(start, stop) windows aligned to chunk starts, each >= size (if the axis allows) and <= cap."""
     total = int(sum(chunks))
     out = []
-    for s, c in zip(_starts(chunks), chunks):
+    for s, c in zip(_chunk_starts(chunks), chunks):
         length = min(max(int(c), size), max(cap, size))
         start = min(int(s), max(total - length, 0))
         out.append((start, min(start + length, total)))
@@ -102,7 +105,7 @@ def sample_patches(
         chunks = data.chunks
     else:  # numpy-backed: a virtual grid of max_window/2 tiles, so small images give several windows
         tile = max(max_window // 2, patch_size)
-        chunks = tuple((s,) if i < arr.ndim - 3 else _split(s, tile) for i, s in enumerate(arr.shape))
+        chunks = tuple((s,) if i < arr.ndim - 3 else _even_chunks(s, tile) for i, s in enumerate(arr.shape))
     ywin = _windows_along(chunks[-3], patch_size, max_window)
     xwin = _windows_along(chunks[-2], patch_size, max_window)
     rng = np.random.default_rng(seed)

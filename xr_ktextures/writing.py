@@ -22,7 +22,7 @@ import xarray as xr
 
 from ._errors import IncompleteStoreError, InputError
 from ._progress import WindowBar
-from .geo import _X_NAMES, _Y_NAMES, _find, encodable_coords
+from .geo import encodable_coords, spatial_dims
 
 __all__ = ["COMPLETE", "open_zarr", "store_state", "write_zarr", "zarr_windows"]
 
@@ -65,7 +65,7 @@ def zarr_windows(da: xr.DataArray, window: int | tuple[int, int] = 8) -> Iterato
     [(0, 0), (0, 2), (2, 0), (2, 2)]
     """
     wy, wx = _check_window(window)
-    y, x = _find(da, _Y_NAMES, "y"), _find(da, _X_NAMES, "x")
+    y, x = spatial_dims(da)
     if da.chunks is None:
         raise InputError("zarr_windows needs a Dask-backed array; use .to_zarr() for in-memory data.")
     per_dim: list[list[slice]] = []
@@ -316,7 +316,7 @@ def write_zarr(
         raise InputError(f"mode must be 'w' or 'w-', got {mode!r}.")
     if not isinstance(resume, bool):
         raise InputError(f"resume must be True or False, got {resume!r}.")
-    _find(da, _Y_NAMES, "y"), _find(da, _X_NAMES, "x")  # raises if either is missing
+    spatial_dims(da)  # raises if either is missing
     var = _output_name(da, name)
     lazy = isinstance(da.data, dsa.Array)
     if lazy:

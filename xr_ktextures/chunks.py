@@ -1,8 +1,11 @@
-"""Chunked inference: a halo overlap on y/x, the model shipped once, rebuilt once per process.
+"""The model over the chunks of a Dask array: a halo overlap on y/x, the model shipped once.
 
-The graph holds one small picklable :class:`ModelHandle` (config + weights as numpy)
-under one key; every block task depends on it. Each worker process rebuilds the
-Keras model the first time it meets a handle and caches it by ``model_id``.
+:func:`apply_model` gives labels or the simulation of a ``(..., y, x, band)`` array,
+lazily for Dask input. The graph holds one small picklable :class:`ModelHandle` (config
++ weights as numpy) under one key; every block task depends on it. Each worker process
+rebuilds the model the first time it meets a handle and keeps it in the package's one
+bounded cache (:mod:`xr_ktextures._cache`), keyed by ``model_id``. Inside a chunk, labels
+come from the tiled engine of :mod:`xr_ktextures.tiles`.
 Blocks are mirror-extended at the image border exactly like ``numpy.pad(...,
 mode="symmetric")``, so labels do not depend on the chunking. The mirroring is done
 inside each border block (Dask's ``boundary="reflect"`` makes every edge task depend on
@@ -11,23 +14,20 @@ a whole row of chunks, which makes the scheduler hold most of the cube in memory
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import dask
 import dask.array as dsa
 import numpy as np
 from dask.base import tokenize
 
+from ._cache import CACHE
 from ._errors import InputError
 
-__all__ = ["ModelHandle", "get_model", "predict_blocks"]
+__all__ = ["ModelHandle", "apply_model", "get_model"]
 
-_CACHE: dict[str, Any] = {}
-_LOCK = threading.Lock()
-BUILDS = {"count": 0}
-"""How many models this process has rebuilt from handles (read by tests)."""
+Output = Literal["labels", "simulated"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,9 @@ class ModelHandle:
     model_id : str
         Hash of config and weights; the cache key and the dask token.
     config : dict
-        ``KTextures.get_config()``.
+        The network's config (:meth:`~xr_ktextures.network.KTexturesNet.get_config`).
     weights : tuple of numpy.ndarray
-        ``KTextures.get_weights()``.
+        The network's weights.
 
     Examples
     --------
@@ -58,10 +58,11 @@ class ModelHandle:
 
     @classmethod
     def from_model(cls, model: Any) -> ModelHandle:
+        """The handle of a :class:`~xr_ktextures.KTextures`; this process keeps ``model`` itself for it."""
         mid = model.model_id
-        with _LOCK:
-            _CACHE.setdefault(mid, model)
-        return cls(mid, model.get_config(), tuple(np.asarray(w) for w in model.get_weights()))
+        CACHE.put(("model", mid), model)
+        net = model.network
+        return cls(mid, net.get_config(), tuple(np.asarray(w) for w in net.get_weights()))
 
     def __dask_tokenize__(self) -> str:
         return self.model_id
@@ -78,7 +79,8 @@ def get_model(handle: ModelHandle) -> Any:
     Returns
     -------
     KTextures
-        The cached model.
+        The cached model (the same object for every call with that ``model_id``, until
+        the bounded cache drops it).
 
     Examples
     --------
@@ -87,19 +89,16 @@ def get_model(handle: ModelHandle) -> Any:
     >>> get_model(handle) is get_model(handle)
     True
     """
-    model = _CACHE.get(handle.model_id)
-    if model is not None:
-        return model
-    with _LOCK:
-        model = _CACHE.get(handle.model_id)
-        if model is None:
-            from .model import KTextures
 
-            model = KTextures.from_config(dict(handle.config))
-            model.set_weights(list(handle.weights))
-            _CACHE[handle.model_id] = model
-            BUILDS["count"] += 1
-    return model
+    def build() -> Any:
+        from .model import KTextures
+        from .network import KTexturesNet
+
+        net = KTexturesNet.from_config(dict(handle.config))
+        net.set_weights(list(handle.weights))
+        return KTextures.from_network(net)
+
+    return CACHE.get_or_create(("model", handle.model_id), build)
 
 
 def _min_chunks(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
@@ -124,12 +123,12 @@ def _nodata_to_nan(a: np.ndarray, nodata: float | None) -> np.ndarray:
     return a if nodata is None else np.where(a == np.float32(nodata), np.float32(np.nan), a)
 
 
-def _block_labels(
+def _model_on_block(
     block: np.ndarray,
     handle: ModelHandle,
     halo: int,
     nodata: float | None,
-    simulate: bool,
+    output: Output,
     starts: tuple[np.ndarray, np.ndarray],
     device: str | None = None,
     tile: int | None = None,
@@ -146,21 +145,21 @@ def _block_labels(
             block = np.pad(block, pad, mode="symmetric")
     lead = block.shape[:-3]
     a = _nodata_to_nan(block.reshape((-1, *block.shape[-3:])), nodata)
-    if simulate:
+    if output == "simulated":
         offset = (int(starts[0][loc[-3]]) - halo, int(starts[1][loc[-2]]) - halo)
-        out = model.predict(a, pad=False, return_simulated=True, offset=offset)[1]
+        out = model.simulate(a, pad=False, offset=offset)
     else:
         out = model.predict(a, pad=False, device=device, tile=tile)
     out = out[:, halo : out.shape[1] - halo, halo : out.shape[2] - halo]
     return out.reshape((*lead, *out.shape[1:]))
 
 
-def predict_blocks(
+def apply_model(
     data: Any,
     model: Any,
     *,
+    output: Output = "labels",
     nodata: float | None = None,
-    simulate: bool = False,
     device: str | None = None,
     tile: int | None = None,
 ) -> Any:
@@ -172,12 +171,12 @@ def predict_blocks(
         Image with bands last.
     model : KTextures
         A fitted model.
+    output : {"labels", "simulated"}
+        ``uint8`` labels, or the simulated image (float32, bands last).
     nodata : float, optional
         Input value treated as missing (as NaN is).
-    simulate : bool
-        Return the simulated image (float32, bands last) instead of uint8 labels.
     device : str, optional
-        Device for the labels (see :func:`xr_ktextures.engine.normalize_device`),
+        Device for the labels (see :func:`xr_ktextures.devices.normalize_device`),
         resolved where the block is computed.
     tile : int, optional
         Output tile side inside each block.
@@ -196,9 +195,10 @@ def predict_blocks(
     --------
     >>> import dask.array as dsa, numpy as np
     >>> import xr_ktextures as xk
-    >>> model = xk.KTextures(k=2, fitted=True)
+    >>> rng = np.random.default_rng(0)
+    >>> model = xk.KTextures(k=2).fit(rng.random((2, 32, 32, 4)), steps=0, patch_size=32)
     >>> data = dsa.zeros((60, 60, 4), chunks=(30, 30, 4), dtype="float32")
-    >>> out = predict_blocks(data, model)
+    >>> out = apply_model(data, model)
     >>> out.dtype, out.chunks
     (dtype('uint8'), ((30, 30), (30, 30)))
     """
@@ -207,8 +207,8 @@ def predict_blocks(
         a = np.asarray(data)
         lead = a.shape[:-3]
         flat = _nodata_to_nan(a.reshape((-1, *a.shape[-3:])), nodata)
-        if simulate:
-            out = model.predict(flat, return_simulated=True)[1]
+        if output == "simulated":
+            out = model.simulate(flat)
         else:
             out = model.predict(flat, device=device, tile=tile)
         return out.reshape((*lead, *out.shape[1:]))
@@ -230,7 +230,7 @@ def predict_blocks(
     for ax in range(data.ndim - 3):
         depth[ax] = 0
     depth[data.ndim - 1] = 0
-    # no boundary extension here: border blocks mirror their own context (see _block_labels)
+    # no boundary extension here: border blocks mirror their own context (see _model_on_block)
     extended = dsa.overlap.overlap(data, depth=depth, boundary="none")
     model_handle = ModelHandle.from_model(model)  # hashes the weights once for key, cache and token
     handle = dask.delayed(model_handle, pure=True)
@@ -238,15 +238,15 @@ def predict_blocks(
         np.concatenate([[0], np.cumsum(data.chunks[-3])[:-1]]),
         np.concatenate([[0], np.cumsum(data.chunks[-2])[:-1]]),
     )
-    kind = "simulate" if simulate else "segment"
+    kind = "simulate" if output == "simulated" else "segment"
     name = f"ktex-{kind}-" + tokenize(data, model_handle.model_id, nodata, halo, device, tile)
-    if simulate:
+    if output == "simulated":
         out = extended.map_blocks(
-            _block_labels,
+            _model_on_block,
             handle,
             halo,
             nodata,
-            True,
+            output,
             starts,
             chunks=data.chunks,
             dtype=np.float32,
@@ -256,11 +256,11 @@ def predict_blocks(
         # chunks merged for the halo are split back: the output chunks like the input
         return out.rechunk((*out_chunks[:-1], data.shape[-1])) if out.chunks[:-1] != out_chunks[:-1] else out
     out = extended.map_blocks(
-        _block_labels,
+        _model_on_block,
         handle,
         halo,
         nodata,
-        False,
+        output,
         starts,
         device,
         tile,

@@ -1,0 +1,73 @@
+"""Experiment switches that exist to reproduce the ablation rows of ``docs/quality.md``.
+
+Private: not part of the public options, and free to change. ``benchmarks/quality.py
+--option NAME=VALUE`` reaches them by their flat names (:data:`~xr_ktextures.options.FLAT_NAMES`);
+in code, pass ``KTextures(..., _ablation=Ablation(...))`` or ``fit(..., _ablation={...})``.
+Saved models keep them in their config (the 0.2 layout), so a model trained with one
+loads and labels alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ._errors import InputError
+
+__all__ = ["Ablation", "as_ablation"]
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """The switches; the defaults are the library's behaviour.
+
+    Parameters
+    ----------
+    frontend : bool
+        Start the mask CNN with the fixed multi-scale Gabor-energy front end (radius 16 px).
+    finetune_masks : bool, optional
+        Train the masks by gradient descent through the quantizer (None: True). After the
+        cluster initialisation only the head trains; False keeps the initialisation.
+    paper_loss : float
+        Weight of the paper's loss, MSE(F(image), F(simulated image)).
+    seed_textures : bool
+        Seed the textures' mean colours by k-means++ on 8x8 block means. With the cluster
+        initialisation (the default) its colours are overwritten straight after; only the
+        random draws it made remain. It acts only with ``cluster_init=False``.
+    scaled_head : bool
+        Scale the mask head's weights per input channel (False only for 0.2 pre-release models).
+
+    Examples
+    --------
+    >>> Ablation().paper_loss
+    1.0
+    """
+
+    frontend: bool = False
+    finetune_masks: bool | None = None
+    paper_loss: float = 1.0
+    seed_textures: bool = False
+    scaled_head: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("frontend", "seed_textures", "scaled_head"):
+            object.__setattr__(self, name, bool(getattr(self, name)))
+        if self.finetune_masks is not None:
+            object.__setattr__(self, "finetune_masks", bool(self.finetune_masks))
+        object.__setattr__(self, "paper_loss", float(self.paper_loss))
+
+
+def as_ablation(value: Any) -> Ablation:
+    """``value`` (None, an :class:`Ablation` or a mapping of its fields) as an :class:`Ablation`."""
+    if value is None:
+        return Ablation()
+    if isinstance(value, Ablation):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in fields(Ablation)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise InputError(f"unknown ablation switch(es) {unknown}; known: {sorted(known)}.")
+        return Ablation(**value)
+    raise InputError(f"_ablation must be an Ablation or a mapping, got {type(value).__name__}.")

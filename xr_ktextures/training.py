@@ -1,0 +1,147 @@
+"""Training the network on patches: band scaling, the cluster initialisation, Keras' fit on random crops.
+
+:func:`train` is what :meth:`xr_ktextures.KTextures.fit` runs. It uses Keras' own
+``Model.fit`` (any backend), unchanged, on a generator of random crops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._errors import InputError
+from ._progress import log_timing, logger
+from ._validate import check_int, is_int
+from .cluster import initialise_masks, seed_texture_colours
+
+__all__ = ["check_patch_size", "check_patches", "train"]
+
+
+def train(
+    net: Any,
+    patches: np.ndarray,
+    *,
+    steps: int = 60,
+    batch_size: int = 4,
+    patch_size: int = 64,
+    learning_rate: float = 3e-3,
+    augment: bool = True,
+    verbose: int | str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+) -> None:
+    """Fit ``net`` (a :class:`~xr_ktextures.network.KTexturesNet`) on ``patches`` in place.
+
+    Parameters are those of :meth:`xr_ktextures.KTextures.fit`.
+    """
+    patches = check_patches(patches, net.bands, patch_size)
+    check_int("steps", steps, 0)
+    check_int("batch_size", batch_size, 1)
+    keras.utils.set_random_seed(net.seed)
+    data = patches.astype(np.float32, copy=False)
+    mean = data.mean(axis=(0, 1, 2), dtype=np.float64)
+    std = data.std(axis=(0, 1, 2), dtype=np.float64)
+    std = np.where(std > 1e-6 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    net.scaler.set_statistics(mean, std)
+
+    rng = np.random.default_rng(net.seed)
+    mask, ablation = net.mask_options, net.ablation
+    if ablation.seed_textures or mask.cluster_init:
+        t0 = time.perf_counter()
+        logger.info("initialising the %d classes from %d sampled patches", net.k, len(data))
+        scaled = ((data - mean) / std).astype(np.float32)  # once, for both initialisations
+        if ablation.seed_textures:
+            seed_texture_colours(net.textures, scaled, net.k, rng)
+        if mask.cluster_init:
+            scores, net.init_view = initialise_masks(
+                net.encoder,
+                net.textures,
+                scaled,
+                rng,
+                k=net.k,
+                seed=net.seed,
+                rounds=mask.cluster_rounds,
+                auto_context=net.auto_context,
+            )
+            if scores is not None:
+                net.context_scores = scores
+            logger.info("first clustering: the %s view", net.init_view or f"{net.view}@{net.pool}")
+        log_timing("init", t0)
+    batches = _crops(data, batch_size, patch_size, augment, rng)
+    net.extractor()
+    net.fit_feature_scale(np.concatenate([next(batches) for _ in range(4)]))
+    if not steps:  # the cluster initialisation alone (textures untrained)
+        net.fitted = True
+        return
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, int(steps), alpha=0.05)
+    net.encoder.trainable = bool(ablation.finetune_masks)
+    if mask.cluster_init and net.architecture == "default":
+        for conv in net.encoder.convs:  # random texture filters stay as drawn: the head learns
+            conv.trainable = False
+    t0 = time.perf_counter()
+    logger.info("training for %d steps", int(steps))
+    try:
+        net.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile="auto")
+        net.fit(
+            _as_x(batches),
+            steps_per_epoch=int(steps),
+            epochs=1,
+            shuffle=False,  # the generator already draws random crops
+            verbose=verbose,
+            callbacks=list(callbacks or []),
+        )
+    finally:
+        net.encoder.trainable = True
+        for layer in getattr(net.encoder, "convs", []):
+            layer.trainable = True
+    log_timing("train", t0)
+    net.fitted = True
+
+
+def check_patches(patches: Any, bands: int, patch_size: Any) -> np.ndarray:
+    """``patches`` as an array; :class:`~xr_ktextures.InputError` unless ``(N, H, W, bands)``, real and finite."""
+    check_patch_size(patch_size)
+    a = np.asarray(patches)
+    if a.ndim != 4 or a.shape[-1] != bands:
+        raise InputError(f"patches must be shaped (N, H, W, {bands}) for a {bands}-band model, got {a.shape}.")
+    if a.shape[1] < patch_size or a.shape[2] < patch_size:
+        raise InputError(
+            f"patches of {a.shape[1]}x{a.shape[2]} px are smaller than patch_size={patch_size}; "
+            "pass larger patches or a smaller patch_size."
+        )
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise InputError(f"patches must be real numbers, got dtype {a.dtype}.")
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        raise InputError("patches contain NaN or inf; drop or fill nodata before fitting.")
+    return a
+
+
+def check_patch_size(patch_size: Any) -> int:
+    """``patch_size`` as an int; :class:`~xr_ktextures.InputError` unless a multiple of 16 and >= 32."""
+    if not is_int(patch_size) or patch_size < 32 or patch_size % 16:
+        raise InputError(f"patch_size must be a multiple of 16 and >= 32 (e.g. 32, 48, 64), got {patch_size!r}.")
+    return int(patch_size)
+
+
+def _crops(data: np.ndarray, batch: int, size: int, augment: bool, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    n, h, w, _ = data.shape
+    while True:
+        idx = rng.integers(0, n, batch)
+        ys = rng.integers(0, h - size + 1, batch)
+        xs = rng.integers(0, w - size + 1, batch)
+        out = np.stack([data[i, y : y + size, x : x + size] for i, y, x in zip(idx, ys, xs)])
+        if augment:
+            for j in range(batch):
+                t = out[j]
+                if rng.random() < 0.5:
+                    t = t[:, ::-1]
+                out[j] = np.rot90(t, int(rng.integers(0, 4)))
+        yield np.ascontiguousarray(out)
+
+
+def _as_x(batches: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray]]:
+    for b in batches:
+        yield (b,)
