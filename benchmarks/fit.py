@@ -71,7 +71,7 @@ def main() -> None:
     print(f"# machine: {machine()}")
     print(f"# command: python benchmarks/fit.py {' '.join(sys.argv[1:])}")
     print(f"# image: {img.shape[1]} x {img.shape[2]} px, {img.shape[0]} bands; medians of {args.repeats} runs")
-    print("| k | anchor s | fit s | ratio | sample s | init s | train s | classes used | context |")
+    print("| k | anchor s | fit s | ratio | sample s | init s | train s | classes used | context (first view) |")
     print("|---|---|---|---|---|---|---|---|---|")
     xk.fit(da, k=2, seed=0, steps=2, verbose=0)  # warm-up: imports, graph tracing
     for k in args.k:
@@ -87,7 +87,9 @@ def main() -> None:
             parts.append(dict(stages.seconds))
             labels = xk.segment(da, model).values
             used.append(len(np.unique(labels[labels != xk.NODATA])))
-            context = f"{model.view}@{model.pool}"
+            context = (
+                f"multi-scale from {model.init_view}" if model.network.multiscale else f"{model.view}@{model.pool}"
+            )
         a, t = statistics.median(anchor), statistics.median(total)
         stage = {s: statistics.median(p.get(s, 0.0) for p in parts) for s in ("sample", "init", "train")}
         print(
