@@ -113,7 +113,7 @@ def test_multiscale_head_sums_one_pooled_linear_map_per_radius() -> None:
 
 
 def test_spatial_refinement_cleans_noisy_labels_and_keeps_every_class() -> None:
-    from xr_ktextures.cluster import spatial_refine
+    from xr_ktextures.refine import spatial_refine
 
     rng = np.random.default_rng(0)
     truth = (np.arange(60)[:, None] // 20 + 0 * np.arange(60)[None]).astype(int)[None]  # 3 bands of rows

@@ -255,7 +255,7 @@ class KTextures:
 
         Per-band scaling is fitted on ``patches`` first and stored in the network; then
         the cluster initialisation sets the mask head (and the view and context radius)
-        from the patches (:func:`~xr_ktextures.cluster.initialise_masks`); then each of
+        from the patches (:func:`~xr_ktextures.initialise.initialise_masks`); then each of
         ``steps`` Adam steps draws ``batch_size`` random ``patch_size`` crops (with random
         flips and quarter turns when ``augment``). The global Keras, numpy and Python
         random seeds are set from the model's ``seed`` (reproducibility on CPU). The

@@ -106,7 +106,7 @@ class MaskOptions:
         With ``pool=None`` (the default), the head reads the hypercolumn at every radius
         of the ladder (1, 3, 8, 20 px; :class:`~xr_ktextures.layers.MaskEncoder`
         ``scales``): the view chosen from the data gives the first clustering, then
-        :func:`~xr_ktextures.cluster.spatial_refine` fits the head over all radii to the
+        :func:`~xr_ktextures.refine.spatial_refine` fits the head over all radii to the
         pixels that agree with their neighbourhood, until the labels settle. False keeps
         the single chosen view (the 0.2.0 design).
     cluster_rounds : int

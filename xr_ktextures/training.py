@@ -16,7 +16,7 @@ import numpy as np
 from ._errors import InputError
 from ._progress import log_timing, logger
 from ._validate import check_int, is_int
-from .cluster import initialise_masks, seed_texture_colours
+from .initialise import initialise_masks, seed_texture_colours
 
 __all__ = ["check_patch_size", "check_patches", "train"]
 

@@ -1,0 +1,197 @@
+"""The initialisation of a model from a clustering of its training sample.
+
+:func:`initialise_masks` sets the mask head from :func:`~xr_ktextures.cluster.choose_view`
+(and, for the multi-scale head, :func:`~xr_ktextures.refine.spatial_refine`) and the
+textures' mean colours from the classes. numpy; Keras is imported when called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .cluster import POOL_LADDER, ViewChoice, choose_view, discriminative_kmeans, linear_head
+from .refine import MODE_RADIUS, multiscale_space, spatial_refine
+
+__all__ = ["HEAD_STEP", "initialise_masks", "seed_texture_colours"]
+
+
+HEAD_STEP = 0.02
+"""Step size of the mask head relative to the textures' (see :func:`initialise_masks`)."""
+
+
+def initialise_masks(
+    encoder: Any,
+    textures: Any,
+    scaled: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    k: int,
+    seed: int,
+    rounds: int,
+    auto_context: bool,
+    pixels: int = 60_000,
+) -> tuple[dict[str, float] | None, str]:
+    """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
+
+    The hypercolumn of the patches is averaged over every candidate radius and read at
+    the same pixels, at least the largest context from a patch edge when the patches are
+    large enough (so they see the same context as at inference); :func:`choose_view`
+    picks the view and fits the head; a multi-scale head (``encoder.scales``) is then
+    fitted from that view's labels by :func:`spatial_refine` (:func:`_refine_multiscale`).
+    The head's weights are stored in units of each
+    input channel's spread over the sample, times :data:`HEAD_STEP` (Adam's steps, about
+    the learning rate per weight, then move each channel's share of the logits alike, at
+    ``HEAD_STEP`` times the textures' pace). The textures' mean colours are set from the
+    clusters.
+
+    Parameters
+    ----------
+    encoder : MaskEncoder
+        The mask branch; its head (and ``pool``/``view``) are set in place.
+    textures : TextureBank
+        The texture branch; its last bias (mean colours) is set in place.
+    scaled : numpy.ndarray
+        ``(N, H, W, bands)`` standardised training patches.
+    rng : numpy.random.Generator
+        Draws the sampled pixels.
+    k, seed, rounds : int
+        Classes, k-means seed, discriminant rounds.
+    auto_context : bool
+        Choose the radius and view among :data:`POOL_LADDER` (else keep the encoder's).
+    pixels : int
+        Pixels sampled over all patches.
+
+    Returns
+    -------
+    scores : dict or None
+        :attr:`ViewChoice.scores` of the candidates (None for an unpooled head).
+    first : str
+        ``"view@radius"`` of the first clustering ("" for an unpooled head).
+    """
+    import keras
+
+    from .layers import box_mean
+
+    enc = encoder
+    n, h, w, bands = scaled.shape
+    if not enc.pool:  # the head reads the last hidden layer, unpooled (0.1 models)
+        radii: tuple[int, ...] = (0,)
+    else:
+        radii = tuple(POOL_LADDER) if auto_context else (enc.pool,)
+    reach = max(radii) + int(sum(enc.dilations)) + (enc.frontend.radius if enc.frontend is not None else 0)
+    m = reach if min(h, w) - 2 * reach >= 8 else 0
+    per = max(1, -(-pixels // n))
+    pooled: dict[int, list[np.ndarray]] = {r: [] for r in radii}
+    colours: list[np.ndarray] = []
+    # the hypercolumn is ~100 floats per pixel: a few patches per call bounds memory
+    step = max(1, (1 << 18) // (h * w))
+    for i in range(0, n, step):
+        batch = scaled[i : i + step]
+        col = enc.hypercolumn(batch) if enc.pool else enc.features(batch)
+        at = [(rng.integers(m, h - m, per), rng.integers(m, w - m, per)) for _ in range(len(batch))]
+        for r in radii:
+            f = keras.ops.convert_to_numpy(box_mean(col, r))
+            pooled[r].extend(f[j, ys, xs] for j, (ys, xs) in enumerate(at))
+        colours.extend(batch[j, ys, xs] for j, (ys, xs) in enumerate(at))
+    x = {r: np.concatenate(v) for r, v in pooled.items()}
+    scores, start = None, ""
+    if enc.pool:
+        first = enc.head_channels(bands)[0]
+        candidates = None if auto_context else [(enc.view, enc.pool)]
+        choice = choose_view(x, first, k, seed=seed, rounds=rounds, candidates=candidates)
+        scores, start = choice.scores, f"{choice.view}@{choice.pool}"
+        if enc.scales:
+            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed)
+        else:
+            enc.pool, enc.view = choice.pool, choice.view
+            kernel, bias, labels = choice.kernel, choice.bias, choice.labels
+    else:
+        c = discriminative_kmeans(x[0], k, rounds=rounds, seed=seed)
+        (kernel, bias), labels = linear_head(c), c.labels
+    if enc.scales and enc.scaled_head:  # as below, per (channel, radius)
+        spread = np.stack([x[r].std(0) for r in enc.scales], 1) + 1e-6
+        enc.head_scale.assign((HEAD_STEP / spread).astype(np.float32))
+        kernel = kernel * np.repeat(spread / HEAD_STEP, k, axis=1)
+    elif enc.pool and enc.scaled_head:
+        spread = x[enc.pool].std(0) + 1e-6
+        enc.head_scale.assign((HEAD_STEP / spread).astype(np.float32))
+        kernel = kernel * (spread / HEAD_STEP)[:, None]
+    enc.head.kernel.assign(kernel[None, None])
+    enc.head.bias.assign(bias)
+    col = np.concatenate(colours)
+    means = np.stack([col[labels == j].mean(0) if (labels == j).any() else col.mean(0) for j in range(k)])
+    textures.mix_biases[-1].assign(means.astype(np.float32))
+    return scores, start
+
+
+def _refine_multiscale(
+    enc: Any, scaled: np.ndarray, x: dict[int, np.ndarray], first: int, choice: ViewChoice, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The multi-scale head: :func:`spatial_refine` from the chosen view's labels.
+
+    The patches' hypercolumns are averaged at every radius of the head and read on a grid
+    of every second pixel (label maps, for the neighbourhood vote), in the space of
+    :func:`multiscale_space`; the classifier found there is written back as weights on the
+    raw hypercolumn, one block of k logits per radius. Returns the ``(channels, k *
+    scales)`` kernel, its bias and the labels of the sampled pixels ``x``.
+    """
+    import keras
+
+    from .layers import box_mean
+
+    n, h, w, _ = scaled.shape
+    stride = 2 if min(h, w) >= 64 else 1
+    spaces = multiscale_space({r: x[r] for r in enc.scales}, first)
+    feats, init = [], []
+    step = max(1, (1 << 18) // (h * w))  # as in initialise_masks: a few patches per call
+    for i in range(0, n, step):
+        col = enc.hypercolumn(scaled[i : i + step])
+        parts = []
+        for r in enc.scales:
+            f = keras.ops.convert_to_numpy(box_mean(col, r))[:, ::stride, ::stride]
+            if r == choice.pool:
+                init.append((f @ choice.kernel + choice.bias).argmax(-1))
+            mm, o = spaces[r]
+            parts.append((f @ mm + o).astype(np.float32))
+        feats.append(np.concatenate(parts, -1))
+    d = x[enc.scales[0]].shape[1]
+    kernel = np.zeros((d, k * len(enc.scales)))
+    bias = np.zeros(k * len(enc.scales))
+    labels0 = np.concatenate(init)
+    if len(np.unique(labels0)) < k:  # a class too rare to show on the grid: keep the view's head
+        s = enc.scales.index(choice.pool)
+        kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
+    else:
+        weights, b, _, _ = spatial_refine(
+            np.concatenate(feats), labels0, k, radius=max(1, MODE_RADIUS // stride), seed=seed
+        )
+        bias[:k] = b
+        offset = 0
+        for s, r in enumerate(enc.scales):
+            mm, o = spaces[r]
+            wr = weights[offset : offset + mm.shape[1]]
+            offset += mm.shape[1]
+            kernel[:, s * k : (s + 1) * k] = mm @ wr
+            bias[:k] += o @ wr
+    logits = sum(x[r] @ kernel[:, s * k : (s + 1) * k] for s, r in enumerate(enc.scales)) + bias[:k]
+    return kernel.astype(np.float32), bias.astype(np.float32), np.asarray(logits).argmax(1)
+
+
+def seed_texture_colours(textures: Any, scaled: np.ndarray, k: int, rng: np.random.Generator) -> None:
+    """k-means++ seeding of the textures' mean colours on 8x8-block colour means (an ablation).
+
+    Generated textures otherwise start alike, so every class starts at the same place in
+    feature space and the assignment has nothing to grip. The cluster initialisation
+    overwrites these colours.
+    """
+    n, h, w, c = scaled.shape
+    hb, wb = h // 8, w // 8
+    blocks = scaled[:, : hb * 8, : wb * 8].reshape(n, hb, 8, wb, 8, c).mean(axis=(2, 4)).reshape(-1, c)
+    centres = [blocks[rng.integers(len(blocks))]]
+    for _ in range(1, k):
+        d2 = np.min([((blocks - ctr) ** 2).sum(-1) for ctr in centres], axis=0)
+        p = d2 / d2.sum() if d2.sum() > 0 else None
+        centres.append(blocks[rng.choice(len(blocks), p=p)])
+    textures.mix_biases[-1].assign(np.stack(centres).astype(np.float32))
