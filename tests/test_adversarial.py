@@ -354,6 +354,17 @@ def test_ascending_y_or_descending_x_give_each_place_the_north_up_label(model, f
     xr.testing.assert_equal(labels.sortby(["y", "x"]), xk.segment(north_up, model).sortby(["y", "x"]))
 
 
+def test_an_array_without_coords_is_labelled_in_its_storage_order(model) -> None:
+    # xarray answers da["y"] with 0, 1, 2, ... for a dim without coords: read as "south up",
+    # that flipped every plain array before the model (and its random 3x3 filters)
+    cube = make_cube(48, 56)
+    bare = xr.DataArray(cube.values, dims=cube.dims, coords={"band": cube.band})
+    expected = model.predict(np.moveaxis(cube.values, 0, -1))
+    np.testing.assert_array_equal(xk.segment(bare, model).values, expected)
+    np.testing.assert_array_equal(xk.segment(bare.chunk({"y": 30, "x": 30}), model).values, expected)
+    np.testing.assert_array_equal(xk.segment(cube, model).values, expected)  # north-up coords: the same
+
+
 def test_no_crs_gives_labels_without_crs_and_with_the_coords(model) -> None:
     cube = make_cube(48, 56).drop_vars("spatial_ref")
     labels = xk.segment(cube, model)

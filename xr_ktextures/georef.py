@@ -147,8 +147,10 @@ def reversed_axes(da: xr.DataArray, info: CubeInfo) -> tuple[bool, bool]:
     """
 
     def ascending(dim: Hashable) -> bool | None:
-        c = da.coords.get(dim)
-        if c is None or c.ndim != 1 or c.size < 2 or not np.issubdtype(c.dtype, np.number):
+        if dim not in da.coords:  # da[dim] would be xarray's 0, 1, 2, ... index: no order to read
+            return None
+        c = da.coords[dim]
+        if c.ndim != 1 or c.size < 2 or not np.issubdtype(c.dtype, np.number):
             return None
         return bool(c.values[-1] > c.values[0])
 
