@@ -6,10 +6,11 @@ of regions, a pure function of the chunk's position), so nothing exists before i
 needed. ``xr_ktextures.segment`` labels it lazily and ``xr_ktextures.write_zarr``
 streams the labels to disk one window of chunks at a time (``--window``, default 8x8
 chunks), so memory does not grow with the cube's width as it does with a plain
-``to_zarr`` (``--plain``). Memory is reported three ways: the fit's peak resident set size,
-the RSS before the compute starts (the Python, TensorFlow and Keras runtime and the
-model), and the compute's own peak RSS: the kernel's high-water mark is reset after the
-fit (``/proc/self/clear_refs``), so the fit's peak does not count towards it.
+``to_zarr`` (``--plain``). The model is fitted on 4 sampled chunks of the cube in a
+*separate process* and saved; this process loads it and runs the compute, so the
+compute's peak resident set size is its own (the Python, TensorFlow and Keras runtime,
+the model and the tiles in flight), not the fit's. Memory is reported as the fit
+process's peak RSS, this process's RSS before the compute, and its peak RSS.
 
 Usage (from the project root)::
 
@@ -18,13 +19,16 @@ Usage (from the project root)::
     python benchmarks/out_of_core.py --quick --plain  # the same with a plain to_zarr
     python benchmarks/out_of_core.py --height 8192 --plain   # a full-width 8192-row strip, plain to_zarr
     python benchmarks/out_of_core.py --size 20000 --chunk 2048 --tile 1024 --out /tmp/labels.zarr
+    python benchmarks/out_of_core.py --quick --same-process   # fit here too (peak reset after it)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -89,6 +93,8 @@ def main() -> None:
     ap.add_argument("--plain", action="store_true", help="write with a plain to_zarr instead of write_zarr")
     ap.add_argument("--quick", action="store_true", help="10 000 x 10 000")
     ap.add_argument("--out", default=None, help="Zarr path (default: a temporary directory, removed after)")
+    ap.add_argument("--same-process", action="store_true", help="fit in this process (peak reset after the fit)")
+    ap.add_argument("--fit-to", default=None, help=argparse.SUPPRESS)  # the child: fit, save, report, exit
     args = ap.parse_args()
     size = 10_000 if args.quick else args.size
     height = args.height or size
@@ -114,14 +120,31 @@ def main() -> None:
     ).rio.write_crs("EPSG:32618")
 
     # a model fitted on a few sampled chunks of the cube itself (reads only those chunks)
-    t0 = time.perf_counter()
-    model = xk.fit(cube, k=3, steps=30, n_chunks=4, verbose=0, seed=0)
-    fit_s = time.perf_counter() - t0
+    if args.fit_to:
+        t0 = time.perf_counter()
+        model = xk.fit(cube, k=3, steps=30, n_chunks=4, verbose=0, seed=0)
+        seconds = time.perf_counter() - t0
+        model.save(args.fit_to)
+        print(json.dumps({"fit_s": seconds, "fit_peak_mb": peak_rss_mb()}))
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="ktex-ooc-"))
+    if args.same_process:
+        t0 = time.perf_counter()
+        model = xk.fit(cube, k=3, steps=30, n_chunks=4, verbose=0, seed=0)
+        fit_s, fit_peak = time.perf_counter() - t0, peak_rss_mb()
+    else:
+        path = workdir / "model.keras"
+        child = [sys.executable, __file__, *sys.argv[1:], "--fit-to", str(path)]
+        done = subprocess.run(child, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"the fit process failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        fit_s, fit_peak = report["fit_s"], report["fit_peak_mb"]
+        model = xk.load_model(path)
 
-    fit_peak = peak_rss_mb()
     labels = xk.segment(cube, model, tile=args.tile)
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ktex-ooc-")) / "labels.zarr"
-    reset = reset_peak()  # the compute's own peak, not the fit's
+    out = Path(args.out) if args.out else workdir / "labels.zarr"
+    reset = reset_peak() if args.same_process else True  # the compute's own peak, not the fit's
     before = rss_mb()
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads"):
@@ -137,8 +160,7 @@ def main() -> None:
     classes, counts = np.unique(window, return_counts=True)
     assert check.dtype == np.uint8 and check.shape == (height, size)
     size_on_disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    if not args.out:
-        shutil.rmtree(out.parent)
+    shutil.rmtree(workdir)
 
     px = height * size
     print(f"machine: {machine()}")
@@ -147,7 +169,8 @@ def main() -> None:
         f"model k=3, tile {args.tile}, Dask threaded scheduler, "
         + ("plain to_zarr" if args.plain else f"write_zarr in {args.window}x{args.window}-chunk windows")
     )
-    print(f"fit on 4 sampled chunks: {fit_s:.1f} s")
+    where = "in this process" if args.same_process else "in a separate process"
+    print(f"fit on 4 sampled chunks ({where}): {fit_s:.1f} s")
     print(
         f"segment -> Zarr: {seconds:.1f} s, {px / seconds / 1e6:.2f} Mpx/s; "
         f"labels on disk {size_on_disk / 1e6:.0f} MB; "
@@ -156,7 +179,8 @@ def main() -> None:
     print(
         f"memory: fit peak RSS {fit_peak:.0f} MB; RSS before the compute {before:.0f} MB; "
         + (
-            f"compute's own peak RSS {peak:.0f} MB ({peak / 1024:.2f} GB; peak reset after the fit)"
+            f"compute's own peak RSS {peak:.0f} MB ({peak / 1024:.2f} GB; "
+            + ("peak reset after the fit)" if args.same_process else "the fit ran in another process)")
             if reset
             else f"peak RSS {peak:.0f} MB ({peak / 1024:.2f} GB; could not reset the peak: it includes the fit)"
         )

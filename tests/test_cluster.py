@@ -36,6 +36,28 @@ def test_discriminant_rounds_keep_the_clusters_along_one_informative_feature() -
     np.testing.assert_array_equal((x @ kernel + bias).argmax(1), rounds.labels)
 
 
+def test_many_classes_use_one_kmeans_start_and_every_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    # restarts cost time in proportion to k: above k = 16 fewer, one from k = 43 (fit time at k = 128)
+    from xr_ktextures import cluster
+
+    assert [cluster.restarts(k) for k in (2, 5, 16)] == [cluster.N_INIT] * 3
+    assert all(cluster.restarts(a) >= cluster.restarts(b) >= 1 for a, b in zip(range(2, 200), range(3, 201)))
+    seen: list[int] = []
+    real = cluster.kmeans
+
+    def spy(x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, iterations: int = 100):  # type: ignore[no-untyped-def]
+        seen.append(n_init)
+        return real(x, k, rng, n_init=n_init, iterations=iterations)
+
+    monkeypatch.setattr(cluster, "kmeans", spy)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (64, 3))
+    pooled = {r: np.concatenate([centres + rng.normal(0, 0.1, (64, 3)) for _ in range(20)]) for r in (1, 3)}
+    choice = cluster.choose_view(pooled, first=3, k=64, seed=0, rounds=1)
+    assert set(seen) == {1}
+    assert len(np.unique(choice.labels)) == 64
+
+
 def _two_textures(n: int = 4, size: int = 128, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Left half: fine noise; right half: coarse blobs; same mean and std per band."""
     rng = np.random.default_rng(seed)
