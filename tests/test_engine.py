@@ -252,3 +252,22 @@ def test_one_bounded_cache_holds_models_copies_and_engines() -> None:
     CACHE.clear()
     rebuilt = get_model(handle)
     assert rebuilt is not model and rebuilt.model_id == model.model_id and get_model(handle) is rebuilt
+
+
+@pytest.mark.parametrize(
+    ("mask", "splits"),
+    [
+        ({}, [1, 2, 2]),  # the default multi-scale head
+        ({"pool": 8, "view": "texture"}, [1, 2, 2]),  # a single view that reads the convolutions
+        ({"dilations": (1, 2, 4, 8)}, [1, 2, 2, 2]),
+        ({"dilations": (3, 2, 1)}, None),  # dilations that do not nest: the dilated path
+    ],
+)
+def test_the_engine_runs_nested_dilations_undilated_in_phase_layout(mask, splits) -> None:
+    enc = _unfitted_as_fitted(k=4, mask=mask).network.encoder
+    x = keras.ops.convert_to_tensor(_image((2, 64, 48, 4)))
+    assert enc.phase_splits(x.shape) == splits
+    assert enc.phase_splits((2, 66, 48, 4)) is None  # sides that the split does not divide
+    dilated = keras.ops.convert_to_numpy(enc(x))
+    phased = keras.ops.convert_to_numpy(enc(x, phased=True))
+    np.testing.assert_allclose(phased, dilated, rtol=1e-5, atol=1e-5 * float(np.abs(dilated).max()))

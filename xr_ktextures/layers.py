@@ -67,6 +67,20 @@ def box_mean(x: Any, radius: int) -> Any:
     return ops.average_pool(cols, (1, w), 1, padding="same")
 
 
+def _phase_split(x: Any, s: int) -> Any:
+    """``(N, H, W, C)`` to ``(N s s, H / s, W / s, C)``: the ``s x s`` phases of each map, phase-major."""
+    _, h, w, c = x.shape
+    x = ops.reshape(x, (-1, h // s, s, w // s, s, c))
+    return ops.reshape(ops.transpose(x, (0, 2, 4, 1, 3, 5)), (-1, h // s, w // s, c))
+
+
+def _phase_merge(x: Any, s: int) -> Any:
+    """The inverse of :func:`_phase_split`."""
+    _, h, w, c = x.shape
+    x = ops.reshape(x, (-1, s, s, h, w, c))
+    return ops.reshape(ops.transpose(x, (0, 3, 1, 4, 2, 5)), (-1, h * s, w * s, c))
+
+
 @keras.saving.register_keras_serializable(package=_PKG)
 class ZeroMeanGlorotUniform(keras.initializers.GlorotUniform):
     """Glorot-uniform kernels with the spatial mean of each (input, output) filter removed.
@@ -342,7 +356,64 @@ class MaskEncoder(layers.Layer):
         """The head's input: the hypercolumn averaged over the pooling window (or the last hidden layer)."""
         return box_mean(ops.concatenate(self._column(x), axis=-1), self.pool)
 
-    def call(self, x: Any) -> Any:
+    def phase_splits(self, shape: Any) -> list[int] | None:
+        """Phase split before each convolution for :meth:`call` with ``phased=True``, or None.
+
+        A 3x3 convolution dilated by ``d`` ("same" zero padding) is, on each of the ``d x
+        d`` phases of the map (the pixels ``(d i + p, d j + q)``), an undilated one, where
+        the map's sides are multiples of ``d``. With dilations that each divide the next
+        (1, 2, 4), the map is split once more before each layer (by 2, then 2 again) and
+        every layer runs undilated. None where that does not hold (unknown or indivisible
+        sides, dilations that do not nest, no dilation at all).
+        """
+        h, w = shape[1], shape[2]
+        factor, splits = 1, []
+        for d in self.dilations:
+            if d % factor:
+                return None
+            splits.append(d // factor)
+            factor = d
+        if factor == 1 or h is None or w is None or h % factor or w % factor:
+            return None
+        return splits
+
+    def _phased_logits(self, x: Any, kernel: Any, first: int, splits: list[int]) -> Any:
+        """The head's k logits per radius (before its bias), the convolutions run in phase layout.
+
+        Hand-written because the backends' dilated convolutions reshuffle the map for every
+        layer (TensorFlow: space-to-batch, convolution, batch-to-space, 1.7x the undilated
+        time on a CPU, ``docs/scaling.md``); here each 32-channel map is split once, each
+        layer's share of the logits is computed in its layout (a 1x1 convolution commutes
+        with the split), and only the logits are merged back. Same result as the dilated
+        path up to the order of float additions.
+        """
+        levels: list[list[Any]] = [[]]
+        if self.view != "texture":
+            levels[0].append(ops.conv(x, kernel[:, :, :first], padding="valid"))
+        start = first
+        for conv, s in zip(self.convs, splits):
+            if s > 1:
+                x = _phase_split(x, s)
+                levels.append([])
+            y = ops.conv(x, conv.kernel, padding="same")
+            x = conv.activation(y + conv.bias if conv.use_bias else y)
+            levels[-1].append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
+            start += self.filters
+        merged = [s for s in splits if s > 1]
+        acc = None
+        for depth in range(len(levels) - 1, -1, -1):
+            terms = levels[depth] + ([acc] if acc is not None else [])
+            acc = ops.sum(ops.stack(terms), axis=0) if len(terms) > 1 else terms[0]  # one reduction, as in call
+            if depth:
+                acc = _phase_merge(acc, merged[depth - 1])
+        return acc
+
+    def call(self, x: Any, phased: bool = False) -> Any:
+        """The k logits (per radius, pooled and summed, for the multi-scale head).
+
+        ``phased=True`` (the label engine's graph) runs dilated convolutions in phase
+        layout where :meth:`phase_splits` allows; training uses the dilated layers.
+        """
         if not self.pool:
             return self.head(self._column(x)[-1])
         # head(box(column)) == box(head(column)): both are linear and a window mean keeps
@@ -353,18 +424,22 @@ class MaskEncoder(layers.Layer):
         if self.frontend is not None:
             x = self.frontend(x)
         first = int(x.shape[-1])
-        parts = []
-        if self.view != "texture":
-            parts.append(ops.conv(x, kernel[:, :, :first], padding="valid"))
-        if self.view != "colour":
-            start = first
-            for conv in self.convs:
-                x = conv(x)
-                parts.append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
-                start += self.filters
-        # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
-        # chain into an accumulator that fails when two threads run one graph at once
-        logits = ops.sum(ops.stack(parts), axis=0) + self.head.bias
+        splits = self.phase_splits(x.shape) if phased and self.view != "colour" else None
+        if splits is not None:
+            logits = self._phased_logits(x, kernel, first, splits) + self.head.bias
+        else:
+            parts = []
+            if self.view != "texture":
+                parts.append(ops.conv(x, kernel[:, :, :first], padding="valid"))
+            if self.view != "colour":
+                start = first
+                for conv in self.convs:
+                    x = conv(x)
+                    parts.append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
+                    start += self.filters
+            # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
+            # chain into an accumulator that fails when two threads run one graph at once
+            logits = ops.sum(ops.stack(parts), axis=0) + self.head.bias
         if not self.scales:
             return box_mean(logits, self.pool)
         # multi-scale head: the k logits of scale s read the hypercolumn averaged over radius

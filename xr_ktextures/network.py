@@ -252,7 +252,7 @@ class KTexturesNet(keras.Model):
         tensor
             ``(B, H, W)`` ``uint8`` labels.
         """
-        return ops.cast(self.quantizer.labels(self.encoder(self.scaler(x))), "uint8")
+        return ops.cast(self.quantizer.labels(self.encoder(self.scaler(x), phased=True)), "uint8")
 
     def label_flops_per_pixel(self) -> dict[str, float]:
         """Operations per output pixel of :meth:`labels`, from the layers' own counts.
