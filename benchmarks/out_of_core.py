@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,12 +41,32 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """``field`` of /proc/self/status in MB: ``VmRSS`` (all resident pages) or ``RssAnon``
+    (the anonymous ones: what the process allocated, without the shared libraries' pages)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class AnonPeak(threading.Thread):
+    """Samples ``RssAnon`` every 50 ms (the kernel keeps no high-water mark of it); ``peak`` in MB."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = rss_mb("RssAnon")
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak = max(self.peak, rss_mb("RssAnon"))
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return max(self.peak, rss_mb("RssAnon"))
 
 
 def peak_rss_mb() -> float:
@@ -145,7 +166,9 @@ def main() -> None:
     labels = xk.segment(cube, model, tile=args.tile)
     out = Path(args.out) if args.out else workdir / "labels.zarr"
     reset = reset_peak() if args.same_process else True  # the compute's own peak, not the fit's
-    before = rss_mb()
+    before, before_anon = rss_mb(), rss_mb("RssAnon")
+    sampler = AnonPeak()
+    sampler.start()
     t0 = time.perf_counter()
     with dask.config.set(scheduler="threads"):
         if args.plain:
@@ -154,6 +177,7 @@ def main() -> None:
             xk.write_zarr(labels, out, window=args.window, mode="w", consolidated=False)
     seconds = time.perf_counter() - t0
     peak = peak_rss_mb()
+    anon_peak = sampler.stop()
 
     check = xr.open_zarr(out, consolidated=False, mask_and_scale=False)["labels"]
     window = check.isel(y=slice(0, 2048), x=slice(0, 2048)).values  # covers several synthetic regions
@@ -184,6 +208,10 @@ def main() -> None:
             if reset
             else f"peak RSS {peak:.0f} MB ({peak / 1024:.2f} GB; could not reset the peak: it includes the fit)"
         )
+    )
+    print(
+        f"anonymous memory (RssAnon, without shared-library pages; sampled every 50 ms): "
+        f"{before_anon:.0f} MB before the compute, peak {anon_peak:.0f} MB ({anon_peak / 1024:.2f} GB)"
     )
     print(f"command: python benchmarks/out_of_core.py {' '.join(sys.argv[1:])}".rstrip())
 

@@ -58,7 +58,8 @@ class PaperMaskEncoder(layers.Layer):
             norm.build(shape)
         self.head.build(shape)
 
-    def call(self, x: Any, training: bool = False) -> Any:
+    def call(self, x: Any, training: bool = False, phased: bool = False) -> Any:
+        """The value in (-1, 1) per pixel; ``phased`` (the label engine's flag) changes nothing: 1x1 convolutions."""
         for conv, norm in zip(self.convs, self.norms):
             x = ops.elu(norm(conv(x), training=training))
         return 2.0 * ops.sigmoid(self.head(x)) - 1.0
