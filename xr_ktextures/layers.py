@@ -377,35 +377,44 @@ class MaskEncoder(layers.Layer):
             return None
         return splits
 
-    def _phased_logits(self, x: Any, kernel: Any, first: int, splits: list[int]) -> Any:
-        """The head's k logits per radius (before its bias), the convolutions run in phase layout.
+    def _logits(self, x: Any, kernel: Any, first: int, splits: Sequence[int]) -> Any:
+        """The head's k logits per radius (before its bias and pooling), each map's share computed where it is made.
 
-        Hand-written because the backends' dilated convolutions reshuffle the map for every
-        layer (TensorFlow: space-to-batch, convolution, batch-to-space, 1.7x the undilated
-        time on a CPU, ``docs/scaling.md``); here each 32-channel map is split once, each
-        layer's share of the logits is computed in its layout (a 1x1 convolution commutes
-        with the split), and only the logits are merged back. Same result as the dilated
-        path up to the order of float additions.
+        ``splits``: the phase split before each convolution (1: none; :meth:`phase_splits`).
+        In phase layout a layer runs with its dilation divided by the splits so far
+        (undilated for nested dilations). Hand-written because the backends' dilated
+        convolutions reshuffle the map for every layer (TensorFlow: space-to-batch,
+        convolution, batch-to-space, 1.7x the undilated time on a CPU, ``docs/scaling.md``);
+        here each map is split once, each layer's share of the logits is computed in its
+        layout (a 1x1 convolution commutes with the split), and only the logits are merged
+        back: the same result up to the order of float additions.
         """
         levels: list[list[Any]] = [[]]
         if self.view != "texture":
             levels[0].append(ops.conv(x, kernel[:, :, :first], padding="valid"))
-        start = first
-        for conv, s in zip(self.convs, splits):
-            if s > 1:
-                x = _phase_split(x, s)
-                levels.append([])
-            y = ops.conv(x, conv.kernel, padding="same")
-            x = conv.activation(y + conv.bias if conv.use_bias else y)
-            levels[-1].append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
-            start += self.filters
-        merged = [s for s in splits if s > 1]
+        if self.view != "colour":
+            factor, start = 1, first
+            for conv, s in zip(self.convs, splits):
+                if s > 1:
+                    x = _phase_split(x, s)
+                    factor *= s
+                    levels.append([])
+                if factor == 1:
+                    x = conv(x)
+                else:
+                    y = ops.conv(x, conv.kernel, padding="same", dilation_rate=int(conv.dilation_rate[0]) // factor)
+                    x = conv.activation(y + conv.bias if conv.use_bias else y)
+                levels[-1].append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
+                start += self.filters
+        merges = [s for s in splits if s > 1]
         acc = None
         for depth in range(len(levels) - 1, -1, -1):
             terms = levels[depth] + ([acc] if acc is not None else [])
-            acc = ops.sum(ops.stack(terms), axis=0) if len(terms) > 1 else terms[0]  # one reduction, as in call
+            # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
+            # chain into an accumulator that fails when two threads run one graph at once
+            acc = ops.sum(ops.stack(terms), axis=0)
             if depth:
-                acc = _phase_merge(acc, merged[depth - 1])
+                acc = _phase_merge(acc, merges[depth - 1])
         return acc
 
     def call(self, x: Any, phased: bool = False) -> Any:
@@ -425,21 +434,7 @@ class MaskEncoder(layers.Layer):
             x = self.frontend(x)
         first = int(x.shape[-1])
         splits = self.phase_splits(x.shape) if phased and self.view != "colour" else None
-        if splits is not None:
-            logits = self._phased_logits(x, kernel, first, splits) + self.head.bias
-        else:
-            parts = []
-            if self.view != "texture":
-                parts.append(ops.conv(x, kernel[:, :, :first], padding="valid"))
-            if self.view != "colour":
-                start = first
-                for conv in self.convs:
-                    x = conv(x)
-                    parts.append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
-                    start += self.filters
-            # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
-            # chain into an accumulator that fails when two threads run one graph at once
-            logits = ops.sum(ops.stack(parts), axis=0) + self.head.bias
+        logits = self._logits(x, kernel, first, splits or [1] * len(self.convs)) + self.head.bias
         if not self.scales:
             return box_mean(logits, self.pool)
         # multi-scale head: the k logits of scale s read the hypercolumn averaged over radius
