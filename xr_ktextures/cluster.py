@@ -262,6 +262,16 @@ def restarts(k: int) -> int:
     k = 128 on 60 000 pixels the four restarts of the eight candidate views took 270 s of
     a 350 s fit (``benchmarks/fit.py``); the work stays about constant in k above k = 16.
 
+    Parameters
+    ----------
+    k : int
+        Number of clusters.
+
+    Returns
+    -------
+    int
+        Restarts per k-means run, at least 1.
+
     Examples
     --------
     >>> [restarts(k) for k in (2, 16, 24, 32, 64, 128)]

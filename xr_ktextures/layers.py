@@ -365,6 +365,16 @@ class MaskEncoder(layers.Layer):
         (1, 2, 4), the map is split once more before each layer (by 2, then 2 again) and
         every layer runs undilated. None where that does not hold (unknown or indivisible
         sides, dilations that do not nest, no dilation at all).
+
+        Parameters
+        ----------
+        shape : tuple
+            ``(batch, height, width, channels)`` of the input (``None`` where unknown).
+
+        Returns
+        -------
+        list of int or None
+            The split factor before each convolution (1: none), or None.
         """
         h, w = shape[1], shape[2]
         factor, splits = 1, []
