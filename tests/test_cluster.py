@@ -110,7 +110,23 @@ def test_configs_saved_by_0_2_0_keep_their_single_view_head() -> None:
     assert not model.multiscale and model.encoder.scales == () and (model.view, model.pool) == ("colour", 8)
     config = {**xk.KTextures(k=3).network.get_config(), "pool": 20, "view": "both", "fitted": True}
     new = KTexturesNet.from_config(config)
-    assert new.multiscale and new.encoder.scales == (1, 3, 8, 20) and new.halo == 20 + 7
+    assert new.multiscale and new.encoder.scales == (0, 1, 3, 8, 20) and new.halo == 20 + 7
+
+
+def test_multiscale_configs_saved_before_the_pixel_scale_keep_their_radii_and_id() -> None:
+    from xr_ktextures.network import KTexturesNet
+
+    config = xk.KTextures(k=3).network.get_config()
+    assert config["scales"] == [0, 1, 3, 8, 20]
+    legacy = {key: v for key, v in config.items() if key != "scales"}  # multi-scale head of 0.2.0 pre-releases
+    old = KTexturesNet.from_config(legacy)
+    assert old.encoder.scales == (1, 3, 8, 20) and "scales" not in old.get_config()
+    assert old.encoder.head.kernel.shape[-1] == 3 * 4  # k logits per radius: the saved weights fit
+    again = KTexturesNet.from_config(old.get_config())
+    assert again.encoder.scales == (1, 3, 8, 20) and again.model_id == KTexturesNet.from_config(legacy).model_id
+    new = KTexturesNet.from_config(config)
+    assert new.encoder.scales == (0, 1, 3, 8, 20) and new.get_config()["scales"] == [0, 1, 3, 8, 20]
+    assert new.encoder.head.kernel.shape[-1] == 3 * 5
 
 
 def test_multiscale_head_sums_one_pooled_linear_map_per_radius() -> None:
@@ -148,3 +164,32 @@ def test_spatial_refinement_cleans_noisy_labels_and_keeps_every_class() -> None:
     assert (lab == truth).mean() > (noisy == truth).mean() + 0.1
     with pytest.raises(ValueError, match="every class"):
         spatial_refine(f, np.zeros_like(truth), 3, radius=3)
+
+
+def _parcels_with_roads(size: int = 160, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two land covers of clear colour in parcels with their own brightness, crossed by 1 px roads."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    pts = rng.uniform(0, size, (40, 2))
+    parcel = np.argmin((yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2, axis=-1)
+    truth = (np.arange(40) % 2)[parcel]
+    truth[(yy % 40 == 19) | (xx % 40 == 19)] = 1  # one-pixel roads of class 1 through every parcel
+    spectra = np.array([[60.0, 90.0, 50.0, 160.0], [150.0, 140.0, 130.0, 120.0]])
+    img = spectra[truth] + rng.normal(0, 4.0, 40)[parcel][..., None] + rng.normal(0, 6.0, (size, size, 4))
+    return img.astype(np.float32), truth
+
+
+def test_the_head_reads_the_pixel_itself_so_one_pixel_roads_keep_their_class() -> None:
+    # every window of the ladder straddles a 1 px road (at radius 1 it is a third of the
+    # window): without the pixel's own scale the roads took their parcels' class
+    img, truth = _parcels_with_roads()
+    model = xk.KTextures(k=2, seed=0).fit(img[None], steps=0, patch_size=64, verbose=0)
+    assert model.network.encoder.scales[0] == 0
+    labels = model.predict(img)
+    acc = np.mean(labels == truth)
+    flip = acc < 0.5
+    roads = np.zeros_like(truth, bool)
+    roads[19::40] = True
+    roads[:, 19::40] = True
+    assert max(acc, 1 - acc) > 0.98
+    assert np.mean((labels[roads] == 1) != flip) > 0.9

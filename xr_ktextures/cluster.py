@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "HEAD_SCALES",
+    "LEGACY_SCALES",
     "POOL_LADDER",
     "Clustering",
     "ViewChoice",
@@ -242,6 +244,16 @@ def linear_head(c: Clustering, temperature: float = 1.0) -> tuple[np.ndarray, np
 POOL_LADDER = (1, 3, 8, 20)
 """Context radii (px) of the candidate views: a geometric ladder, from a pixel's close
 neighbourhood (noise averaged, parcel edges kept) to a 41 px window (texture)."""
+
+HEAD_SCALES = (0, *POOL_LADDER)
+"""Radii (px) of the multi-scale mask head: the pixel itself, then every rung of
+:data:`POOL_LADDER`. The pixel's own hypercolumn (radius 0) lets the refined head keep
+edges and objects one or two pixels wide where their colour is clear: every window
+straddles them (measured in ``docs/quality.md``). The candidate views of the first
+clustering stay on :data:`POOL_LADDER`."""
+
+LEGACY_SCALES = POOL_LADDER
+"""The multi-scale head's radii in models saved before :data:`HEAD_SCALES` (no pixel scale)."""
 
 TEXTURE_POOLS = (8, 20)
 """Radii at which texture views are tried (texture needs some area to be measured)."""

@@ -79,7 +79,7 @@ def initialise_masks(
     if not enc.pool:  # the head reads the last hidden layer, unpooled (0.1 models)
         radii: tuple[int, ...] = (0,)
     else:
-        radii = tuple(POOL_LADDER) if auto_context else (enc.pool,)
+        radii = tuple(sorted({*POOL_LADDER, *enc.scales})) if auto_context else (enc.pool,)
     reach = max(radii) + int(sum(enc.dilations)) + (enc.frontend.radius if enc.frontend is not None else 0)
     m = reach if min(h, w) - 2 * reach >= 8 else 0
     per = max(1, -(-pixels // n))

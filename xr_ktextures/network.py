@@ -20,7 +20,7 @@ from keras import ops
 from ._ablation import Ablation
 from ._errors import InputError, NotFittedError
 from ._validate import check_int
-from .cluster import POOL_LADDER
+from .cluster import HEAD_SCALES, LEGACY_SCALES, POOL_LADDER
 from .features import make_extractor
 from .layers import MaskEncoder
 from .options import FLAT_NAMES, LossOptions, MaskOptions, TextureOptions, check_k, group_flat
@@ -30,7 +30,7 @@ from .textures import BandScaler, TextureBank
 
 __all__ = ["KTexturesNet"]
 
-_OTHER_KEYS = ("name", "k", "bands", "architecture", "band_names", "seed", "fitted")
+_OTHER_KEYS = ("name", "k", "bands", "architecture", "band_names", "seed", "fitted", "scales")
 
 
 class _Unsaved:
@@ -94,6 +94,9 @@ class KTexturesNet(keras.Model):
         Seed for weights and training noise.
     fitted : bool
         Whether the scaler holds fitted statistics.
+    scales : sequence of int, optional
+        Radii of the multi-scale head (default :data:`~xr_ktextures.cluster.HEAD_SCALES`);
+        saved with the model, so files written with another ladder load as they were.
     **kwargs
         Passed to ``keras.Model`` (e.g. ``name``).
     """
@@ -111,6 +114,7 @@ class KTexturesNet(keras.Model):
         ablation: Ablation | None = None,
         seed: int = 0,
         fitted: bool = False,
+        scales: Any = None,
         **kwargs: Any,
     ) -> None:
         k = check_k(k)
@@ -162,7 +166,7 @@ class KTexturesNet(keras.Model):
                 zero_mean=mask.zero_mean,
                 view=view or "both",
                 scaled_head=ablation.scaled_head,
-                scales=POOL_LADDER if self.multiscale else (),
+                scales=(HEAD_SCALES if scales is None else tuple(scales)) if self.multiscale else (),
                 name="encoder",
             )
         self.textures = TextureBank(
@@ -344,6 +348,7 @@ class KTexturesNet(keras.Model):
             Plain Python values (JSON-serialisable, picklable).
         """
         m, t, lo, a = self.mask_options, self.texture_options, self.loss_options, self.ablation
+        scales = tuple(getattr(self.encoder, "scales", ()))
         return {
             "name": self.name,
             "k": self.k,
@@ -374,6 +379,8 @@ class KTexturesNet(keras.Model):
             "fitted": self.fitted,
             # written only when on: a single-view model's config (and model_id) stay as 0.2.0 wrote them
             **({"multiscale": True} if self.multiscale else {}),
+            # written only when not the pre-release ladder, so those models keep their model_id
+            **({"scales": list(scales)} if self.multiscale and scales != tuple(LEGACY_SCALES) else {}),
         }
 
     @classmethod
@@ -408,6 +415,7 @@ class KTexturesNet(keras.Model):
         config.setdefault("multiscale", False)  # saved by 0.2.0: one pooled view
         if config["multiscale"]:  # the ladder is fixed: the saved pool/view are its own
             config.update(pool=None, view=None)
+            config.setdefault("scales", list(LEGACY_SCALES))  # saved before the pixel scale
         unknown = sorted(set(config) - set(FLAT_NAMES) - set(_OTHER_KEYS))
         if unknown:
             raise InputError(

@@ -103,8 +103,9 @@ class MaskOptions:
         training patches before gradient training. None: on for the straight-through
         quantizer.
     multiscale : bool
-        With ``pool=None`` (the default), the head reads the hypercolumn at every radius
-        of the ladder (1, 3, 8, 20 px; :class:`~xr_ktextures.layers.MaskEncoder`
+        With ``pool=None`` (the default), the head reads the pixel's own hypercolumn and
+        its averages at every radius of the ladder (0, 1, 3, 8, 20 px;
+        :data:`~xr_ktextures.cluster.HEAD_SCALES`, :class:`~xr_ktextures.layers.MaskEncoder`
         ``scales``): the view chosen from the data gives the first clustering, then
         :func:`~xr_ktextures.refine.spatial_refine` fits the head over all radii to the
         pixels that agree with their neighbourhood, until the labels settle. False keeps
