@@ -123,7 +123,7 @@ def test_multiscale_configs_saved_before_the_pixel_scale_keep_their_radii_and_id
     assert old.encoder.scales == (1, 3, 8, 20) and "scales" not in old.get_config()
     assert old.encoder.head.kernel.shape[-1] == 3 * 4  # k logits per radius: the saved weights fit
     again = KTexturesNet.from_config(old.get_config())
-    assert again.encoder.scales == (1, 3, 8, 20) and again.model_id == KTexturesNet.from_config(legacy).model_id
+    assert again.encoder.scales == (1, 3, 8, 20) and again.model_id == old.model_id
     new = KTexturesNet.from_config(config)
     assert new.encoder.scales == (0, 1, 3, 8, 20) and new.get_config()["scales"] == [0, 1, 3, 8, 20]
     assert new.encoder.head.kernel.shape[-1] == 3 * 5

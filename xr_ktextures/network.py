@@ -10,6 +10,7 @@ and its config keeps 0.2.0's flat keys, so files saved by 0.2.0 load unchanged.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -114,7 +115,7 @@ class KTexturesNet(keras.Model):
         ablation: Ablation | None = None,
         seed: int = 0,
         fitted: bool = False,
-        scales: Any = None,
+        scales: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         k = check_k(k)
@@ -380,7 +381,7 @@ class KTexturesNet(keras.Model):
             # written only when on: a single-view model's config (and model_id) stay as 0.2.0 wrote them
             **({"multiscale": True} if self.multiscale else {}),
             # written only when not the pre-release ladder, so those models keep their model_id
-            **({"scales": list(scales)} if self.multiscale and scales != tuple(LEGACY_SCALES) else {}),
+            **({"scales": list(scales)} if self.multiscale and scales != LEGACY_SCALES else {}),
         }
 
     @classmethod
