@@ -36,6 +36,21 @@ def test_discriminant_rounds_keep_the_clusters_along_one_informative_feature() -
     np.testing.assert_array_equal((x @ kernel + bias).argmax(1), rounds.labels)
 
 
+def test_window_means_read_box_means_at_scattered_pixels_borders_included() -> None:
+    from xr_ktextures.initialise import window_means
+    from xr_ktextures.layers import box_mean
+
+    rng = np.random.default_rng(0)
+    col = rng.normal(3, 2, (37, 53, 5)).astype(np.float32)
+    ys = np.concatenate([[0, 36, 0, 36], rng.integers(0, 37, 200)])
+    xs = np.concatenate([[0, 52, 52, 0], rng.integers(0, 53, 200)])
+    got = window_means(col, ys, xs, (0, 1, 3, 8, 20, 40))
+    for r, means in got.items():
+        assert means.dtype == np.float32 and means.shape == (len(ys), 5)
+        full = np.asarray(box_mean(col[None], r))[0]
+        np.testing.assert_allclose(means, full[ys, xs], rtol=0, atol=2e-5)
+
+
 def test_many_classes_use_one_kmeans_start_and_every_class(monkeypatch: pytest.MonkeyPatch) -> None:
     # restarts cost time in proportion to k: above k = 16 fewer, one from k = 43 (fit time at k = 128)
     from xr_ktextures import cluster
@@ -45,9 +60,9 @@ def test_many_classes_use_one_kmeans_start_and_every_class(monkeypatch: pytest.M
     seen: list[int] = []
     real = cluster.kmeans
 
-    def spy(x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, iterations: int = 100):  # type: ignore[no-untyped-def]
+    def spy(x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, **kw):  # type: ignore[no-untyped-def]
         seen.append(n_init)
-        return real(x, k, rng, n_init=n_init, iterations=iterations)
+        return real(x, k, rng, n_init=n_init, **kw)
 
     monkeypatch.setattr(cluster, "kmeans", spy)
     rng = np.random.default_rng(0)

@@ -16,6 +16,8 @@ model's own head can hold it.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,9 +107,9 @@ def _scatter(x: np.ndarray, labels: np.ndarray, k: int, shrink: float) -> tuple[
     """Within- and between-cluster scatter of ``x`` (per row), the within one ridged by ``shrink``."""
     d = x.shape[1]
     counts = np.bincount(labels, minlength=k).astype(np.float64)
-    means = np.zeros((k, d))
-    np.add.at(means, labels, x)
-    means /= np.maximum(counts, 1.0)[:, None]
+    # a weighted bincount per column: ~20x faster than ``np.add.at`` for these shapes
+    sums = np.stack([np.bincount(labels, x[:, j], minlength=k) for j in range(d)], 1)
+    means = sums / np.maximum(counts, 1.0)[:, None]
     centred = x - means[labels]
     sw = centred.T @ centred / len(x)
     dev = means - x.mean(0)
@@ -446,11 +448,22 @@ def choose_view(
     if len(candidates) > 1:  # the common space: every colour and texture block of the candidates
         every = sorted({p for v, r in candidates for p in parts(v, r)}, key=lambda p: (p[0], p[1]))
         full = np.concatenate([block(p) for p in every], axis=1)
+    views = [np.concatenate([block(p) for p in parts(v, r)], axis=1) for v, r in candidates]
+
+    def cluster(z: np.ndarray) -> Clustering:
+        return discriminative_kmeans(z, k, rounds=rounds, seed=seed, n_init=restarts(k))
+
+    from threadpoolctl import threadpool_limits
+
+    # the candidates are independent (each seeds its own k-means): one thread each, up to
+    # the cores, gives the same clusterings in a fraction of the time (scikit-learn's k-means
+    # and numpy's products release the GIL), each with one OpenMP and one BLAS thread
+    workers = max(1, min(len(views), os.cpu_count() or 1))
+    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+        clusterings = list(pool.map(cluster, views))
     best: tuple[float, str, int, Clustering] | None = None
     scores = {}
-    for view, r in candidates:
-        z = np.concatenate([block(p) for p in parts(view, r)], axis=1)
-        c = discriminative_kmeans(z, k, rounds=rounds, seed=seed, n_init=restarts(k))
+    for (view, r), c in zip(candidates, clusterings):
         score = fisher_score(full, c.labels, k) if full is not None else 0.0
         scores[f"{view}@{r}"] = score
         if best is None or score > best[0]:
