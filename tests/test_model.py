@@ -143,6 +143,26 @@ def test_simulated_image_is_mask_times_texture_in_band_units(fitted: KTextures) 
     np.testing.assert_allclose(sim, chosen * scale + mean, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("k", [3, 20])
+def test_texture_bank_mixes_by_block_diagonal_products_as_by_per_texture_ones(k: int, monkeypatch) -> None:
+    # narrow banks mix with one block-diagonal product (faster); it must be the same function
+    from xr_ktextures import textures
+    from xr_ktextures.textures import TextureBank
+
+    bank = TextureBank(k=k, bands=4)
+    noise = keras.random.normal((2, 8, 8, k * bank.noise), seed=0)
+    bank(noise)
+    assert (k * bank.filters <= textures.BLOCK_DIAGONAL_MAX) == (k == 3)
+    for w in bank.mix_biases:
+        w.assign(np.random.default_rng(k).normal(0, 1, tuple(w.shape)).astype(np.float32))
+    outputs = []
+    for widest in (10_000, 0):  # every layer block-diagonal, then every layer per texture
+        monkeypatch.setattr(textures, "BLOCK_DIAGONAL_MAX", widest)
+        outputs.append(keras.ops.convert_to_numpy(bank(noise)))
+    assert outputs[0].shape == (2, 8, 8, k, 4)
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+
+
 def test_position_noise_depends_only_on_global_position() -> None:
     a = position_noise((0, 0), (10, 12), 3, seed=1)
     b = position_noise((4, 5), (6, 7), 3, seed=1)

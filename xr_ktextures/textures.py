@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from ._validate import check_int
 
-__all__ = ["BandScaler", "TextureBank"]
+__all__ = ["BLOCK_DIAGONAL_MAX", "BandScaler", "TextureBank"]
 
 _PKG = "xr_ktextures"
 
@@ -66,6 +66,11 @@ class BandScaler(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "bands": self.bands}
+
+
+BLOCK_DIAGONAL_MAX = 128
+"""Widest ``k * channels`` at which :class:`TextureBank` mixes its textures' channels with one
+block-diagonal matrix (work grows as its square; wider banks use per-texture products)."""
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -139,8 +144,20 @@ class TextureBank(layers.Layer):
 
     def _mix(self, x: Any, i: int) -> Any:
         shape = ops.shape(x)
+        kernel = self.mix_kernels[i]
+        n_in, n_out = int(kernel.shape[1]), int(kernel.shape[2])
+        if self.k * max(n_in, n_out) <= BLOCK_DIAGONAL_MAX:
+            # one (k in, k out) block-diagonal matrix product: the same sums (the other
+            # blocks are zeros), 2-2.5x faster forward and backward on TensorFlow's CPU
+            # kernels than the einsum's per-texture batched products (measured at k = 5, 16)
+            eye = ops.eye(self.k, dtype=kernel.dtype)
+            full = ops.reshape(
+                ops.transpose(eye[:, :, None, None] * kernel[:, None], (0, 2, 1, 3)), (self.k * n_in, self.k * n_out)
+            )
+            y = ops.matmul(ops.reshape(x, (-1, self.k * n_in)), full)
+            return ops.reshape(y, (shape[0], shape[1], shape[2], self.k, n_out)) + self.mix_biases[i]
         g = ops.reshape(x, (shape[0], shape[1], shape[2], self.k, -1))
-        return ops.einsum("bhwgi,gio->bhwgo", g, self.mix_kernels[i]) + self.mix_biases[i]
+        return ops.einsum("bhwgi,gio->bhwgo", g, kernel) + self.mix_biases[i]
 
     def call(self, noise: Any) -> Any:
         """Map noise ``(B, H, W, k * noise)`` to textures ``(B, H, W, k, bands)``."""
