@@ -60,9 +60,9 @@ def test_many_classes_use_one_kmeans_start_and_every_class(monkeypatch: pytest.M
     seen: list[int] = []
     real = cluster.kmeans
 
-    def spy(x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, **kw):  # type: ignore[no-untyped-def]
+    def spy(x: np.ndarray, k: int, rng: np.random.Generator, *, n_init: int = 4, iterations: int = 100):  # type: ignore[no-untyped-def]
         seen.append(n_init)
-        return real(x, k, rng, n_init=n_init, **kw)
+        return real(x, k, rng, n_init=n_init, iterations=iterations)
 
     monkeypatch.setattr(cluster, "kmeans", spy)
     rng = np.random.default_rng(0)

@@ -448,12 +448,12 @@ def choose_view(
     if len(candidates) > 1:  # the common space: every colour and texture block of the candidates
         every = sorted({p for v, r in candidates for p in parts(v, r)}, key=lambda p: (p[0], p[1]))
         full = np.concatenate([block(p) for p in every], axis=1)
+    from threadpoolctl import threadpool_limits
+
     views = [np.concatenate([block(p) for p in parts(v, r)], axis=1) for v, r in candidates]
 
     def cluster(z: np.ndarray) -> Clustering:
         return discriminative_kmeans(z, k, rounds=rounds, seed=seed, n_init=restarts(k))
-
-    from threadpoolctl import threadpool_limits
 
     # the candidates are independent (each seeds its own k-means): one thread each, up to
     # the cores, gives the same clusterings in a fraction of the time (scikit-learn's k-means
