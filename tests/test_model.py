@@ -387,3 +387,20 @@ def test_repeated_fits_in_one_process_warn_of_no_retracing(patches: np.ndarray) 
     finally:
         tf_log.removeHandler(handler)
     assert not [s for s in seen if "retracing" in s]
+
+
+def test_a_fit_traces_its_compiled_train_step_once(patches: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    if keras.backend.backend() == "torch":
+        pytest.skip("PyTorch runs the train step eagerly: nothing is traced")
+    calls: list[int] = []
+    step = keras.Model.train_step
+
+    def counting(self: KTexturesNet, *args: object) -> object:
+        calls.append(1)  # Python runs the body once per trace, not per step
+        return step(self, *args)
+
+    monkeypatch.setattr(KTexturesNet, "train_step", counting)
+    m = KTextures(k=2, seed=0, mask={"cluster_init": False})
+    m.fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
+    # Optimizer slots created while TensorFlow traces would make it trace a second time
+    assert len(calls) == 1
