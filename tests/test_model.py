@@ -404,3 +404,22 @@ def test_a_fit_traces_its_compiled_train_step_once(patches: np.ndarray, monkeypa
     m.fit(patches, steps=3, batch_size=2, patch_size=32, verbose=0)
     # Optimizer slots created while TensorFlow traces would make it trace a second time
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("dilation", [1, 3])
+def test_gabor_energy_in_row_and_column_passes_equals_the_2d_convolution(dilation: int) -> None:
+    from keras import ops
+
+    from xr_ktextures._gabor import gabor_energy, gabor_kernels, separable_factors
+
+    kernel = gabor_kernels(7, 0.25, 4)
+    assert separable_factors(kernel) is not None
+    grey = np.random.default_rng(0).normal(0, 1, (2, 29, 31, 1)).astype("float32")
+    direct = ops.conv(
+        ops.convert_to_tensor(grey), ops.convert_to_tensor(kernel), padding="same", dilation_rate=dilation
+    )
+    expected = ops.convert_to_numpy(direct).reshape(2, 29, 31, 4, 2)
+    got = ops.convert_to_numpy(gabor_energy(grey, kernel, 4, dilation))
+    np.testing.assert_allclose(got, (expected**2).sum(-1), rtol=1e-4, atol=1e-5)  # borders included
+    full_rank = np.random.default_rng(1).normal(0, 1, (7, 7, 1, 8)).astype("float32")
+    assert separable_factors(full_rank) is None  # nothing to save: the 2-D convolution runs

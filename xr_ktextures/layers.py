@@ -21,7 +21,7 @@ import keras
 from keras import layers, ops
 
 from ._errors import InputError
-from ._gabor import gabor_energy, gabor_kernels
+from ._gabor import convolution_macs, gabor_energy, gabor_kernels
 from ._validate import check_int
 from .options import VIEWS
 
@@ -152,13 +152,13 @@ class TextureFrontEnd(layers.Layer):
     def flops_per_pixel(self, bands: int) -> float:
         """Operations per pixel of :meth:`call` on ``bands`` bands (multiply-add = 2).
 
-        The band mean; per dilation the even/odd Gabor convolutions, their squares, the
+        The band mean; per dilation the even/odd Gabor convolutions (their row and column
+        passes where separable), their squares, the
         pair sums and ``log1p``; the local mean and std (square, difference, root); the
         separable window mean of every output channel (one addition per window pixel and pass).
         """
-        taps = int(self._kernel.shape[0] * self._kernel.shape[1])
         pairs = 2 * self.orientations
-        gabor = len(self.dilations) * (2 * taps * pairs + 3 * pairs)
+        gabor = len(self.dilations) * (2 * convolution_macs(self._kernel) + 3 * pairs)
         pool = 2 * (2 * self.pool + 1) * self.channels(bands)
         return float(bands + gabor + bands + pool + 5 * bands)
 
