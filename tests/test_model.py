@@ -423,3 +423,29 @@ def test_gabor_energy_in_row_and_column_passes_equals_the_2d_convolution(dilatio
     np.testing.assert_allclose(got, (expected**2).sum(-1), rtol=1e-4, atol=1e-5)  # borders included
     full_rank = np.random.default_rng(1).normal(0, 1, (7, 7, 1, 8)).astype("float32")
     assert separable_factors(full_rank) is None  # nothing to save: the 2-D convolution runs
+
+
+def test_the_training_loop_gives_callbacks_every_step_and_honours_stop_training(patches: np.ndarray) -> None:
+    seen: list[tuple[str, int, float]] = []
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            seen.append(("batch", batch, float(logs["loss"])))
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            seen.append(("end", -1, float(logs["loss"])))
+
+    m = KTextures(k=2, seed=0, mask={"cluster_init": False})
+    m.fit(patches, steps=4, batch_size=2, patch_size=32, verbose=0, callbacks=[Watch()])
+    assert [s[:2] for s in seen] == [("batch", 0), ("batch", 1), ("batch", 2), ("batch", 3), ("end", -1)]
+    assert all(np.isfinite(s[2]) and s[2] > 0 for s in seen)
+    assert int(m.network.optimizer.iterations) == 4
+
+    class StopAfterTwo(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if batch == 1:
+                self.model.stop_training = True
+
+    m = KTextures(k=2, seed=0, mask={"cluster_init": False})
+    m.fit(patches, steps=5, batch_size=2, patch_size=32, verbose=0, callbacks=[StopAfterTwo()])
+    assert int(m.network.optimizer.iterations) == 2
