@@ -119,7 +119,7 @@ def training_display(verbose: Any, steps: int) -> tuple[int | str, list[Any]]:
     Returns
     -------
     (int or str, list)
-        ``verbose`` for Keras' fit, and the callbacks to add.
+        ``verbose`` for Keras' progress bar, and the callbacks to add.
 
     Examples
     --------

@@ -277,7 +277,7 @@ class KTextures:
         verbose : int or "auto"
             Keras progress display (0 silent, 1 progress bar, 2 one line).
         callbacks : list of keras.callbacks.Callback, optional
-            Passed to Keras' fit.
+            Keras callbacks, called as ``Model.fit`` calls them (one epoch of ``steps`` batches).
 
         Returns
         -------

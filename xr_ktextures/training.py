@@ -1,7 +1,7 @@
-"""Training the network on patches: band scaling, the cluster initialisation, Keras' fit on random crops.
+"""Training the network on patches: band scaling, the cluster initialisation, Keras train steps on random crops.
 
-:func:`train` is what :meth:`xr_ktextures.KTextures.fit` runs. It uses Keras' own
-``Model.fit`` (any backend), unchanged, on a generator of random crops.
+:func:`train` is what :meth:`xr_ktextures.KTextures.fit` runs. It runs Keras' own compiled
+train step (any backend), unchanged, on a stream of random crops, with Keras' callbacks.
 """
 
 from __future__ import annotations
