@@ -66,6 +66,16 @@ def separable_factors(kernel: np.ndarray, rtol: float = 1e-6) -> tuple[np.ndarra
     >>> row.shape, col.shape
     ((1, 7, 1, 5), (7, 1, 5, 8))
     """
+    key = (kernel.shape, kernel.dtype.str, kernel.tobytes(), rtol)
+    if key not in _FACTORS:  # once per kernel set: gabor_energy runs at every level and trace
+        _FACTORS[key] = _factorise(kernel, rtol)
+    return _FACTORS[key]
+
+
+_FACTORS: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray] | None] = {}
+
+
+def _factorise(kernel: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray] | None:
     size, channels = kernel.shape[0], kernel.shape[-1]
     mats = [kernel[:, :, 0, o].astype(np.float64) for o in range(channels)]
     _, sv, vt = np.linalg.svd(np.concatenate(mats, axis=0), full_matrices=False)
