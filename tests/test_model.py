@@ -143,6 +143,25 @@ def test_simulated_image_is_mask_times_texture_in_band_units(fitted: KTextures) 
     np.testing.assert_allclose(sim, chosen * scale + mean, rtol=1e-4, atol=1e-3)
 
 
+def test_a_training_call_renders_one_texture_canvas_shared_by_the_batch(fitted: KTextures) -> None:
+    net = fitted.network
+    x = np.random.default_rng(2).normal(100, 20, (3, 32, 32, 4)).astype(np.float32)
+    out = net(x, training=True)
+    tex, masks = (keras.ops.convert_to_numpy(out[n]) for n in ("textures", "masks"))
+    assert tex.shape == (1, 32, 32, 3, 4)
+    sim = keras.ops.convert_to_numpy(out["simulated"])
+    np.testing.assert_allclose(sim, (masks[..., None] * tex).sum(axis=3), rtol=1e-5, atol=1e-5)
+    # the texture-match term of the batch is the mean of each image's term against the canvas
+    ext, scale = net.extractor(), net._unsaved.feature_scale
+    f_true = ext(out["scaled"])
+    batch = float(net._texture_match_loss(ext, f_true, out, scale))
+    each = [
+        float(net._texture_match_loss(ext, f_true[i : i + 1], {**out, "masks": out["masks"][i : i + 1]}, scale))
+        for i in range(3)
+    ]
+    assert batch == pytest.approx(np.mean(each), rel=1e-5)
+
+
 @pytest.mark.parametrize("k", [3, 20])
 def test_texture_bank_mixes_by_block_diagonal_products_as_by_per_texture_ones(k: int, monkeypatch) -> None:
     # narrow banks mix with one block-diagonal product (faster); it must be the same function
