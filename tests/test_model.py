@@ -143,6 +143,20 @@ def test_simulated_image_is_mask_times_texture_in_band_units(fitted: KTextures) 
     np.testing.assert_allclose(sim, chosen * scale + mean, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("radius", [1, 4, 15])
+def test_box_mean_averages_the_valid_pixels_of_each_window_image_by_image(radius: int) -> None:
+    from xr_ktextures.layers import box_mean
+
+    x = np.random.default_rng(3).normal(5, 2, (2, 23, 31, 3)).astype(np.float32)
+    got = keras.ops.convert_to_numpy(box_mean(x, radius))
+    want = np.empty_like(x)
+    for i in range(23):
+        for j in range(31):
+            win = x[:, max(i - radius, 0) : i + radius + 1, max(j - radius, 0) : j + radius + 1]
+            want[:, i, j] = win.mean(axis=(1, 2))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_a_training_call_renders_one_texture_canvas_shared_by_the_batch(fitted: KTextures) -> None:
     net = fitted.network
     x = np.random.default_rng(2).normal(100, 20, (3, 32, 32, 4)).astype(np.float32)

@@ -58,12 +58,15 @@ def box_mean(x: Any, radius: int) -> Any:
     w = 2 * radius + 1
     _, h, wd, c = x.shape
     if h is not None and wd is not None and c is not None:
-        # the column pass as a pool over (H, 1) with W*C channels: the same sums, over
-        # contiguous memory (about 2x faster with TensorFlow on a CPU for a few channels)
+        # each pass as a pool over (w, 1) with the other axis folded into the channels: the
+        # same sums in the same order (bit-identical), over contiguous memory. TensorFlow's
+        # CPU pooling is slow across a row of a few channels (a (1, 41) pool of 6 channels
+        # on 1080^2: 690 ms; transposed, pooled down the columns and transposed back: 60 ms)
         cols = ops.average_pool(ops.reshape(x, (-1, h, 1, wd * c)), (w, 1), 1, padding="same")
-        cols = ops.reshape(cols, (-1, h, wd, c))
-    else:
-        cols = ops.average_pool(x, (w, 1), 1, padding="same")
+        rows = ops.transpose(ops.reshape(cols, (-1, h, wd, c)), (0, 2, 1, 3))
+        rows = ops.average_pool(ops.reshape(rows, (-1, wd, 1, h * c)), (w, 1), 1, padding="same")
+        return ops.transpose(ops.reshape(rows, (-1, wd, h, c)), (0, 2, 1, 3))
+    cols = ops.average_pool(x, (w, 1), 1, padding="same")
     return ops.average_pool(cols, (1, w), 1, padding="same")
 
 
