@@ -405,8 +405,9 @@ class KTextures:
             offset = (offset[0] - h, offset[1] - h)
         masks = ops.one_hot(labels.astype(np.int32), net.k)
         noise = position_noise(offset, a.shape[1:3], net.k * net.texture_options.noise, net.seed)
-        noise = np.broadcast_to(noise, (a.shape[0], *noise.shape))
-        sim_s = keras.ops.convert_to_numpy(net.render(masks, noise)[0])
+        # one canvas for the whole batch (the noise depends on position only): the texture
+        # bank runs once, not once per image
+        sim_s = keras.ops.convert_to_numpy(net.render(masks, noise[None])[0])
         mean = keras.ops.convert_to_numpy(net.scaler.mean)
         scale = keras.ops.convert_to_numpy(net.scaler.scale)
         sim = (sim_s * scale + mean).astype(np.float32)

@@ -232,7 +232,7 @@ class KTexturesNet(keras.Model):
             The simulation ``(B, H, W, bands)`` and the textures ``(B, H, W, k, bands)``
             (batch 1 for shared noise).
         """
-        tex = self.textures(noise)  # (B, H, W, k, C)
+        tex = self.textures(noise)  # (B or 1, H, W, k, C)
         return ops.sum(ops.expand_dims(masks, -1) * tex, axis=3), tex
 
     def call(self, x: Any, training: bool = False) -> dict[str, Any]:
