@@ -398,34 +398,47 @@ class MaskEncoder(layers.Layer):
         (undilated for nested dilations). Hand-written because the backends' dilated
         convolutions reshuffle the map for every layer (TensorFlow: space-to-batch,
         convolution, batch-to-space, 1.7x the undilated time on a CPU, ``docs/scaling.md``);
-        here each map is split once, each layer's share of the logits is computed in its
-        layout (a 1x1 convolution commutes with the split), and only the logits are merged
-        back: the same result up to the order of float additions.
+        here each map is split once, the share of the logits of the maps made in one layout
+        is computed there, in one 1x1 product over those maps side by side (a 1x1
+        convolution commutes with the split), and only the logits are merged back: the same
+        result up to the order of float additions.
         """
-        levels: list[list[Any]] = [[]]
+        # the maps made in each layout, and their slices of the head's kernel
+        maps: list[list[Any]] = [[]]
+        parts: list[list[Any]] = [[]]
         if self.view != "texture":
-            levels[0].append(ops.conv(x, kernel[:, :, :first], padding="valid"))
+            maps[0].append(x)
+            parts[0].append(kernel[:, :, :first])
         if self.view != "colour":
             factor, start = 1, first
             for conv, s in zip(self.convs, splits):
                 if s > 1:
                     x = _phase_split(x, s)
                     factor *= s
-                    levels.append([])
+                    maps.append([])
+                    parts.append([])
                 if factor == 1:
                     x = conv(x)
                 else:
                     y = ops.conv(x, conv.kernel, padding="same", dilation_rate=int(conv.dilation_rate[0]) // factor)
                     x = conv.activation(y + conv.bias if conv.use_bias else y)
-                levels[-1].append(ops.conv(x, kernel[:, :, start : start + self.filters], padding="valid"))
+                maps[-1].append(x)
+                parts[-1].append(kernel[:, :, start : start + self.filters])
                 start += self.filters
         merges = [s for s in splits if s > 1]
         acc = None
-        for depth in range(len(levels) - 1, -1, -1):
-            terms = levels[depth] + ([acc] if acc is not None else [])
-            # one reduction, not a chain of adds: TensorFlow's graph optimiser rewrites an add
-            # chain into an accumulator that fails when two threads run one graph at once
-            acc = ops.sum(ops.stack(terms), axis=0)
+        for depth in range(len(maps) - 1, -1, -1):
+            # one 1x1 product per layout over its maps side by side: the head's shares summed
+            # inside the product. Not a chain of adds (TensorFlow's graph optimiser once rewrote
+            # such a chain into an accumulator that failed when two threads ran one graph at
+            # once), nor a stack and a sum of the shares (two more passes over the logits:
+            # 26 % of the engine's head time on a 1080² tile, docs/scaling.md)
+            if maps[depth]:  # (empty for the input's layout of a texture view split at once)
+                one = len(maps[depth]) == 1
+                m = maps[depth][0] if one else ops.concatenate(maps[depth], axis=-1)
+                w = parts[depth][0] if one else ops.concatenate(parts[depth], axis=2)
+                y = ops.conv(m, w, padding="valid")
+                acc = y if acc is None else y + acc
             if depth:
                 acc = _phase_merge(acc, merges[depth - 1])
         return acc
