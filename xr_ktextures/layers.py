@@ -403,29 +403,31 @@ class MaskEncoder(layers.Layer):
         convolution commutes with the split), and only the logits are merged back: the same
         result up to the order of float additions.
         """
-        # the maps made in each layout, and their slices of the head's kernel
+        # the maps made in each layout; they are made in the order of the head kernel's input
+        # rows, so each layout's maps read one contiguous block of rows, from lows[layout]
         maps: list[list[Any]] = [[]]
-        parts: list[list[Any]] = [[]]
+        start = 0 if self.view != "texture" else first
+        lows = [start]
         if self.view != "texture":
             maps[0].append(x)
-            parts[0].append(kernel[:, :, :first])
+            start = first
         if self.view != "colour":
-            factor, start = 1, first
+            factor = 1
             for conv, s in zip(self.convs, splits):
                 if s > 1:
                     x = _phase_split(x, s)
                     factor *= s
                     maps.append([])
-                    parts.append([])
+                    lows.append(start)
                 if factor == 1:
                     x = conv(x)
                 else:
                     y = ops.conv(x, conv.kernel, padding="same", dilation_rate=int(conv.dilation_rate[0]) // factor)
                     x = conv.activation(y + conv.bias if conv.use_bias else y)
                 maps[-1].append(x)
-                parts[-1].append(kernel[:, :, start : start + self.filters])
                 start += self.filters
         merges = [s for s in splits if s > 1]
+        highs = [*lows[1:], start]
         acc = None
         for depth in range(len(maps) - 1, -1, -1):
             # one 1x1 product per layout over its maps side by side: the head's shares summed
@@ -434,10 +436,8 @@ class MaskEncoder(layers.Layer):
             # once), nor a stack and a sum of the shares (two more passes over the logits per
             # layout: a 1080² tile's logits took 2.25 s that way, 1.67 s this way, docs/scaling.md)
             if maps[depth]:  # (empty for the input's layout of a texture view split at once)
-                one = len(maps[depth]) == 1
-                m = maps[depth][0] if one else ops.concatenate(maps[depth], axis=-1)
-                w = parts[depth][0] if one else ops.concatenate(parts[depth], axis=2)
-                y = ops.conv(m, w, padding="valid")
+                m = maps[depth][0] if len(maps[depth]) == 1 else ops.concatenate(maps[depth], axis=-1)
+                y = ops.conv(m, kernel[:, :, lows[depth] : highs[depth]], padding="valid")
                 acc = y if acc is None else y + acc
             if depth:
                 acc = _phase_merge(acc, merges[depth - 1])
