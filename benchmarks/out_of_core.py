@@ -20,6 +20,7 @@ Usage (from the project root)::
     python benchmarks/out_of_core.py --height 8192 --plain   # a full-width 8192-row strip, plain to_zarr
     python benchmarks/out_of_core.py --size 20000 --chunk 2048 --tile 1024 --out /tmp/labels.zarr
     python benchmarks/out_of_core.py --quick --same-process   # fit here too (peak reset after it)
+    python benchmarks/out_of_core.py --quick --tile 256 --threads 1   # the smallest footprint
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def main() -> None:
     ap.add_argument("--plain", action="store_true", help="write with a plain to_zarr instead of write_zarr")
     ap.add_argument("--quick", action="store_true", help="10 000 x 10 000")
     ap.add_argument("--out", default=None, help="Zarr path (default: a temporary directory, removed after)")
+    ap.add_argument("--threads", type=int, default=None, help="Dask threads (default: one per core)")
     ap.add_argument("--same-process", action="store_true", help="fit in this process (peak reset after the fit)")
     ap.add_argument("--fit-to", default=None, help=argparse.SUPPRESS)  # the child: fit, save, report, exit
     args = ap.parse_args()
@@ -170,7 +172,7 @@ def main() -> None:
     sampler = AnonPeak()
     sampler.start()
     t0 = time.perf_counter()
-    with dask.config.set(scheduler="threads"):
+    with dask.config.set(scheduler="threads", num_workers=args.threads):
         if args.plain:
             labels.to_dataset(name="labels").to_zarr(out, mode="w", consolidated=False)
         else:
@@ -190,7 +192,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(
         f"cube: 4 x {height} x {size} uint8 ({4 * px / 1e9:.1f} GB), chunks {c}, generated lazily; "
-        f"model k=3, tile {args.tile}, Dask threaded scheduler, "
+        f"model k=3, tile {args.tile}, Dask threaded scheduler ({args.threads or 'one thread per core'}), "
         + ("plain to_zarr" if args.plain else f"write_zarr in {args.window}x{args.window}-chunk windows")
     )
     where = "in this process" if args.same_process else "in a separate process"
