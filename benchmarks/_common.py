@@ -29,6 +29,16 @@ def machine() -> str:
     )
 
 
+def rss_mb(field: str = "VmRSS") -> float:
+    """``field`` of /proc/self/status in MB: ``VmRSS`` (all resident pages) or ``RssAnon``
+    (the anonymous ones: what the process allocated, without the shared libraries' pages)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float]]:
     """Median wall time of ``repeats`` calls (after the caller's own warm-up)."""
     times = []

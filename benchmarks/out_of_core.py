@@ -39,17 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
-
-
-def rss_mb(field: str = "VmRSS") -> float:
-    """``field`` of /proc/self/status in MB: ``VmRSS`` (all resident pages) or ``RssAnon``
-    (the anonymous ones: what the process allocated, without the shared libraries' pages)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import machine, rss_mb
 
 
 class AnonPeak(threading.Thread):

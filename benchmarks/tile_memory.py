@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def status(field: str) -> float:
-    """``field`` of /proc/self/status in MB."""
+    """``field`` of /proc/self/status in MB (not ``_common.rss_mb``: importing that module
+    loads numpy, which the first stage must not count)."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(field + ":"):
