@@ -8,9 +8,21 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+MOSAIC = Path(__file__).resolve().parents[2] / "shared" / "bench" / "mosaic.py"
+"""Default path of the shared ground-truth mosaics (``--mosaic`` of the quality scripts)."""
+
+
+def load_mosaic(path: str | Path) -> Any:
+    """Import ``shared/bench/mosaic.py`` (or another copy of it) from ``path`` as the module ``mosaic``."""
+    sys.path.insert(0, str(Path(path).parent))
+    import mosaic  # type: ignore[import-not-found]
+
+    return mosaic
 
 
 def machine() -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import MOSAIC, load_mosaic, machine
 
 
 class _Stages(logging.Handler):
@@ -47,12 +47,9 @@ def main() -> None:
     ap.add_argument("--k", nargs="+", type=int, default=[5, 16])
     ap.add_argument("--size", type=int, default=None, help="tile the sample to SIZE x SIZE px (default: as shipped)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument(
-        "--mosaic", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/bench/mosaic.py"
-    )
+    ap.add_argument("--mosaic", type=Path, default=MOSAIC)
     args = ap.parse_args()
-    sys.path.insert(0, str(args.mosaic.parent))
-    import mosaic  # type: ignore[import-not-found]
+    mosaic = load_mosaic(args.mosaic)
     import rioxarray
     import xarray as xr
 

@@ -37,17 +37,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import MOSAIC, load_mosaic, machine
 
 RADII = (0, 1, 3, 8, 20)
 SAMPLE = 30_000
-
-
-def _load_mosaic_module(path: Path):
-    sys.path.insert(0, str(path.parent))
-    import mosaic  # type: ignore[import-not-found]
-
-    return mosaic
 
 
 def pooled_maps(img: np.ndarray, k: int, draw: int) -> dict[int, np.ndarray]:
@@ -94,14 +87,12 @@ def run(mosaic, family: str, layout: int, draw: int) -> tuple[float, float, str]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--mosaic", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/bench/mosaic.py"
-    )
+    ap.add_argument("--mosaic", type=Path, default=MOSAIC)
     ap.add_argument("--families", nargs="+", default=None, help="default: every family of mosaic.FAMILIES")
     ap.add_argument("--layouts", nargs="+", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--draws", nargs="+", type=int, default=[0], help="seeds of the mask CNN's random filters")
     args = ap.parse_args()
-    mosaic = _load_mosaic_module(args.mosaic)
+    mosaic = load_mosaic(args.mosaic)
     families = args.families or list(mosaic.FAMILIES)
     unknown = sorted(set(families) - set(mosaic.FAMILIES))
     if unknown:

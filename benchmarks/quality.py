@@ -38,18 +38,11 @@ import numpy as np
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, model_options
+from _common import MOSAIC, load_mosaic, machine, model_options
 
 import xr_ktextures as xk
 
 BANDS = ["red", "green", "blue", "nir"]
-
-
-def _load_mosaic_module(path: Path):
-    sys.path.insert(0, str(path.parent))
-    import mosaic  # type: ignore[import-not-found]
-
-    return mosaic
 
 
 def _as_dataarray(img: np.ndarray) -> xr.DataArray:
@@ -125,9 +118,7 @@ def _row(name: str, r: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--mosaic", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/bench/mosaic.py"
-    )
+    ap.add_argument("--mosaic", type=Path, default=MOSAIC)
     ap.add_argument("--families", nargs="+", default=None, help="default: every family of mosaic.FAMILIES")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument(
@@ -155,7 +146,7 @@ def main() -> None:
         except (ValueError, SyntaxError):
             options[key] = value
     options = model_options(options)
-    mosaic = _load_mosaic_module(args.mosaic)
+    mosaic = load_mosaic(args.mosaic)
     families = args.families or list(mosaic.FAMILIES)
     print(f"# machine: {machine()}")
     print(f"# command: python benchmarks/quality.py {' '.join(sys.argv[1:])}")

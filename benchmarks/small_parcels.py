@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, model_options
+from _common import MOSAIC, load_mosaic, machine, model_options
 
 import xr_ktextures as xk
 
@@ -65,15 +65,14 @@ def roads_scene(mosaic, size: int, layout: int) -> tuple[np.ndarray, np.ndarray]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mosaic", default=str(Path(__file__).resolve().parents[2] / "shared" / "bench" / "mosaic.py"))
+    ap.add_argument("--mosaic", type=Path, default=MOSAIC)
     ap.add_argument("--scene", choices=["parcels", "roads"], default="parcels")
     ap.add_argument("--cells", type=int, default=1500, help="parcels of the 'parcels' scene")
     ap.add_argument("--layouts", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to xr_ktextures.fit")
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(args.mosaic).parent))
-    import mosaic  # type: ignore[import-not-found]
+    mosaic = load_mosaic(args.mosaic)
 
     options = model_options({k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in args.option)})
     original = mosaic.voronoi_labels
