@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 MOSAIC = Path(__file__).resolve().parents[2] / "shared" / "bench" / "mosaic.py"
 """Default path of the shared ground-truth mosaics (``--mosaic`` of the quality scripts)."""
 
@@ -64,6 +62,7 @@ def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float]
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
     """Single-precision matrix-multiply rate of the Keras backend and of numpy (GFLOP/s, medians)."""
     import keras
+    import numpy as np  # here, not at the top: tile_memory.py's first stage must count no numpy
 
     rng = np.random.default_rng(0)
     a = rng.random((n, n), dtype=np.float32)

@@ -27,20 +27,11 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-def status(field: str) -> float:
-    """``field`` of /proc/self/status in MB (not ``_common.rss_mb``: importing that module
-    loads numpy, which the first stage must not count)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import machine, rss_mb  # imports no numpy: the first stage counts none
 
 
 def stage() -> dict[str, float]:
-    return {"rss": status("VmRSS"), "anon": status("RssAnon")}
+    return {"rss": rss_mb("VmRSS"), "anon": rss_mb("RssAnon")}
 
 
 def child(model_path: str, tile: int, threads: int, repeats: int) -> dict:
@@ -79,7 +70,7 @@ def child(model_path: str, tile: int, threads: int, repeats: int) -> dict:
         t.start()
     for t in pool:
         t.join()
-    out["peak during the tiles"] = {"rss": status("VmHWM"), "anon": float("nan")}
+    out["peak during the tiles"] = {"rss": rss_mb("VmHWM"), "anon": float("nan")}
     return out
 
 
@@ -103,8 +94,6 @@ def main() -> None:
         da = rioxarray.open_rasterio(xk.sample_path())
         xk.fit(da, k=3, steps=5, verbose=0, seed=0).save(args.fit_to)
         return
-
-    from _common import machine
 
     with tempfile.TemporaryDirectory(prefix="ktex-mem-") as tmp:
         path = str(Path(tmp) / "model.keras")
