@@ -11,20 +11,30 @@ minus the chunk sampling and the training, so one run takes seconds instead of a
 2. ``cluster.choose_view`` on 30 000 sampled pixels (the first clustering), its head
    applied to every pixel;
 3. ``refine.spatial_refine`` in the space of ``refine.multiscale_space`` (the multi-scale
-   head's fit), vote radius 4 on the half-resolution grid (the library's 8 px).
+   head's fit), vote radius 4 on the half-resolution grid (the library's 8 px);
+4. beside it, the ablation ``refine.normalized_cut`` (not the default): gradient descent
+   of that head on the soft normalised cut, same radius.
 
-It prints, per family and layout, the ARI of the first clustering and of the refined
-labels and the chosen view, then the sum of the refined ARI per draw: with the seven
-families and layouts 0-3, the 28-run sums that ``docs/quality.md`` quotes (18.25 / 17.76
-/ 17.98 for draws 0 / 1 / 2). The numbers are the initialisation's, not the library's
-(no chunk sampling, no gradient descent): ``benchmarks/quality.py`` measures those.
-Two-date mosaics (``rgbn_time``) are put side by side, as one image.
+It prints, per family and layout, the ARI of the first clustering, of the refined labels
+and of the labels after the cut, and the chosen view, then the sums per draw: with the
+seven families and layouts 0-3, the 28-run sums that ``docs/quality.md`` quotes (refined
+18.25 / 17.76 / 17.98 for draws 0 / 1 / 2). The numbers are the initialisation's, not
+the library's (no chunk sampling, no training through the k-textures loss):
+``benchmarks/quality.py`` measures those. Two-date mosaics (``rgbn_time``) are put side
+by side, as one image.
+
+``--uneven ALPHA`` draws held-out layouts with uneven class areas: ``mosaic.py`` gives
+every class one Voronoi cell and the rest of the cells at random, evenly; here the rest
+go to class ``i`` with probability proportional to ``1 / (i + 1) ** ALPHA`` (1.5: the
+largest class about 40 % of a k=5 mosaic). A design that only works when classes are
+the same size is caught there.
 
 Usage (from the project root; needs ``pip install -e ".[bench]"``)::
 
     python benchmarks/init_prototype.py                      # draw 0, every family, layouts 0-3
     python benchmarks/init_prototype.py --draws 0 1 2        # the filters' draw: three 28-run sums
     python benchmarks/init_prototype.py --families gray mixed8 --layouts 1
+    python benchmarks/init_prototype.py --uneven 1.5       # classes of uneven area
 """
 
 from __future__ import annotations
@@ -57,11 +67,25 @@ def pooled_maps(img: np.ndarray, k: int, draw: int) -> dict[int, np.ndarray]:
     return {r: keras.ops.convert_to_numpy(box_mean(col, r))[0, ::2, ::2] for r in RADII}
 
 
-def run(mosaic, family: str, layout: int, draw: int) -> tuple[float, float, str]:
+def uneven_voronoi(alpha: float):
+    """A stand-in for ``mosaic.voronoi_labels`` whose extra cells favour the first classes."""
+
+    def voronoi_labels(size: int, n_classes: int, cells: int, rng: np.random.Generator) -> np.ndarray:
+        pts = rng.uniform(0, size, (cells, 2))
+        p = 1.0 / (np.arange(n_classes) + 1) ** alpha
+        cls = np.concatenate([np.arange(n_classes), rng.choice(n_classes, cells - n_classes, p=p / p.sum())])
+        yy, xx = np.mgrid[0:size, 0:size]
+        d = (yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2
+        return cls[np.argmin(d, axis=-1)].astype(np.uint8)
+
+    return voronoi_labels
+
+
+def run(mosaic, family: str, layout: int, draw: int) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
     from xr_ktextures.cluster import POOL_LADDER, choose_view
-    from xr_ktextures.refine import multiscale_space, spatial_refine
+    from xr_ktextures.refine import multiscale_space, normalized_cut, spatial_refine
 
     img, truth = mosaic.mosaic(family, seed=layout)
     k = mosaic.FAMILIES[family]
@@ -77,10 +101,13 @@ def run(mosaic, family: str, layout: int, draw: int) -> tuple[float, float, str]
     labels0 = (flat[choice.pool] @ choice.kernel + choice.bias).argmax(1)
     spaces = multiscale_space({r: flat[r][sample] for r in RADII}, first)
     feats = np.concatenate([flat[r] @ m + o for r, (m, o) in spaces.items()], 1).reshape(1, h, w, -1)
-    _, _, refined, _ = spatial_refine(feats, labels0.reshape(1, h, w), k, radius=4, seed=0)
+    weights, bias, refined, _ = spatial_refine(feats, labels0.reshape(1, h, w), k, radius=4, seed=0)
+    weights, bias, _ = normalized_cut(feats, weights, bias, radius=4)
+    cut = (feats.reshape(-1, feats.shape[-1]) @ weights + bias).argmax(1)
     return (
         adjusted_rand_score(truth, labels0),
         adjusted_rand_score(truth, refined.ravel()),
+        adjusted_rand_score(truth, cut),
         f"{choice.view}@{choice.pool}",
     )
 
@@ -91,8 +118,11 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=None, help="default: every family of mosaic.FAMILIES")
     ap.add_argument("--layouts", nargs="+", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--draws", nargs="+", type=int, default=[0], help="seeds of the mask CNN's random filters")
+    ap.add_argument("--uneven", type=float, default=0.0, help="classes of uneven area (see above); 0: mosaic.py's")
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
+    if args.uneven:  # every family's layout goes through this module-level function
+        mosaic.voronoi_labels = uneven_voronoi(args.uneven)
     families = args.families or list(mosaic.FAMILIES)
     unknown = sorted(set(families) - set(mosaic.FAMILIES))
     if unknown:
@@ -100,21 +130,21 @@ def main() -> None:
     print(machine())
     sums = {}
     for draw in args.draws:
-        total = 0.0
+        total = np.zeros(2)
         for family in families:
             for layout in args.layouts:
                 t0 = time.perf_counter()
-                first, refined, view = run(mosaic, family, layout, draw)
-                total += refined
+                first, refined, cut, view = run(mosaic, family, layout, draw)
+                total += (refined, cut)
                 print(
-                    f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} {view} "
-                    f"{time.perf_counter() - t0:.0f}s",
+                    f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} cut={cut:.3f} "
+                    f"{view} {time.perf_counter() - t0:.0f}s",
                     flush=True,
                 )
         sums[draw] = total
     runs = len(families) * len(args.layouts)
-    for draw, total in sums.items():
-        print(f"draw {draw}: sum of refined ARI over {runs} runs {total:.2f}")
+    for draw, (refined, cut) in sums.items():
+        print(f"draw {draw}: sum of ARI over {runs} runs: refined {refined:.2f}, after the cut {cut:.2f}")
 
 
 if __name__ == "__main__":

@@ -181,6 +181,65 @@ def test_spatial_refinement_cleans_noisy_labels_and_keeps_every_class() -> None:
         spatial_refine(f, np.zeros_like(truth), 3, radius=3)
 
 
+def test_normalized_cut_gradient_matches_finite_differences() -> None:
+    from xr_ktextures.refine import _cut_loss_grad
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(0, 1, (2, 9, 11, 3)).astype(np.float32)
+    z = f.reshape(-1, 3).astype(np.float64)
+    kernel, bias = rng.normal(0, 1, (3, 4)), rng.normal(0, 1, 4)
+
+    def loss(kern: np.ndarray, b: np.ndarray) -> float:
+        return _cut_loss_grad(z.astype(np.float32), (2, 9, 11), kern, b, 2)[0]
+
+    _, gk, gb = _cut_loss_grad(z.astype(np.float32), (2, 9, 11), kernel, bias, 2)
+    eps = 1e-3
+    for i, j in [(0, 0), (1, 2), (2, 3)]:
+        d = np.zeros_like(kernel)
+        d[i, j] = eps
+        numeric = (loss(kernel + d, bias) - loss(kernel - d, bias)) / (2 * eps)
+        assert abs(numeric - gk[i, j]) < 2e-3 * max(1.0, abs(numeric)), (i, j, numeric, gk[i, j])
+    for j in range(4):
+        d = np.zeros(4)
+        d[j] = eps
+        numeric = (loss(kernel, bias + d) - loss(kernel, bias - d)) / (2 * eps)
+        assert abs(numeric - gb[j]) < 2e-3 * max(1.0, abs(numeric))
+
+
+def test_normalized_cut_learns_to_read_the_smoother_feature() -> None:
+    from scipy.ndimage import uniform_filter
+
+    from xr_ktextures.refine import normalized_cut
+
+    rng = np.random.default_rng(0)
+    truth = (np.arange(48)[None, :, None] // 16 + 0 * np.arange(48)[None, None]).astype(int)  # 3 bands of rows
+    f = rng.normal(0, 1, (1, 48, 48, 3))
+    f[..., 0] += 1.5 * truth  # weak, noisy evidence per pixel
+    f[..., 1] = uniform_filter(f[..., 0], (1, 5, 5), mode="reflect")  # the same, averaged: a wider scale
+    kernel = np.array([[0.0, 1.5, 3.0], [0, 0, 0], [0, 0, 0]])  # the start reads the pixel only
+    bias = np.array([0.0, -1.125, -4.5])
+    start = (f.reshape(-1, 3) @ kernel + bias).argmax(1).reshape(truth.shape)
+    kern, b, losses = normalized_cut(f, kernel, bias, radius=3)
+    lab = (f.reshape(-1, 3) @ kern + b).argmax(1).reshape(truth.shape)
+    assert losses[-1] < losses[0] - 0.1  # the classes of neighbours came to share more information
+    assert (lab == truth).mean() > (start == truth).mean() + 0.08
+    assert np.abs(kern[1]).sum() > 2 * np.abs(kern[2]).sum()  # weight on the smooth feature, not the noise
+    assert set(np.unique(lab)) == {0, 1, 2}
+
+
+def test_normalized_cut_works_on_a_centre_crop_beyond_its_budget() -> None:
+    from xr_ktextures.refine import normalized_cut
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(0, 1, (2, 40, 40, 3))
+    kernel, bias = rng.normal(0, 1, (3, 2)), np.zeros(2)
+    small = normalized_cut(f, kernel, bias, radius=2, steps=5, budget=2 * 2 * 20 * 20)
+    crop = normalized_cut(f[:, 10:30, 10:30], kernel, bias, radius=2, steps=5)
+    whole = normalized_cut(f, kernel, bias, radius=2, steps=5)
+    np.testing.assert_allclose(small[0], crop[0])
+    assert not np.allclose(small[0], whole[0])
+
+
 def _parcels_with_roads(size: int = 160, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two land covers of clear colour in parcels with their own brightness, crossed by 1 px roads."""
     rng = np.random.default_rng(seed)

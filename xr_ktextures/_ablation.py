@@ -37,6 +37,11 @@ class Ablation:
         random draws it made remain. It acts only with ``cluster_init=False``.
     scaled_head : bool
         Scale the mask head's weights per input channel (False only for 0.2 pre-release models).
+    normalized_cut : bool
+        Train the multi-scale head's initialisation by gradient descent on
+        :func:`~xr_ktextures.refine.normalized_cut` after
+        :func:`~xr_ktextures.refine.spatial_refine` (measured and not adopted: it erased
+        roads one to five pixels wide, ``docs/quality.md``).
 
     Examples
     --------
@@ -49,9 +54,10 @@ class Ablation:
     paper_loss: float = 1.0
     seed_textures: bool = False
     scaled_head: bool = True
+    normalized_cut: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("frontend", "seed_textures", "scaled_head"):
+        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut"):
             object.__setattr__(self, name, bool(getattr(self, name)))
         if self.finetune_masks is not None:
             object.__setattr__(self, "finetune_masks", bool(self.finetune_masks))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .cluster import POOL_LADDER, ViewChoice, choose_view, discriminative_kmeans, linear_head
-from .refine import MODE_RADIUS, multiscale_space, spatial_refine
+from .refine import MODE_RADIUS, multiscale_space, normalized_cut, spatial_refine
 
 __all__ = ["HEAD_STEP", "initialise_masks", "seed_texture_colours", "window_means"]
 
@@ -33,6 +33,7 @@ def initialise_masks(
     rounds: int,
     auto_context: bool,
     pixels: int = 60_000,
+    cut: bool = False,
 ) -> tuple[dict[str, float] | None, str]:
     """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
 
@@ -40,7 +41,8 @@ def initialise_masks(
     the same pixels, at least the largest context from a patch edge when the patches are
     large enough (so they see the same context as at inference); :func:`choose_view`
     picks the view and fits the head; a multi-scale head (``encoder.scales``) is then
-    fitted from that view's labels by :func:`spatial_refine` (:func:`_refine_multiscale`).
+    fitted from that view's labels by :func:`spatial_refine` (:func:`_refine_multiscale`;
+    ``cut=True`` then trains it by gradient descent on :func:`normalized_cut`, an ablation).
     The head's weights are stored in units of each
     input channel's spread over the sample, times :data:`HEAD_STEP` (Adam's steps, about
     the learning rate per weight, then move each channel's share of the logits alike, at
@@ -102,7 +104,7 @@ def initialise_masks(
         choice = choose_view(x, first, k, seed=seed, rounds=rounds, candidates=candidates)
         scores, start = choice.scores, f"{choice.view}@{choice.pool}"
         if enc.scales:
-            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed)
+            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut)
         else:
             enc.pool, enc.view = choice.pool, choice.view
             kernel, bias, labels = choice.kernel, choice.bias, choice.labels
@@ -174,9 +176,17 @@ def window_means(col: np.ndarray, ys: np.ndarray, xs: np.ndarray, radii: Sequenc
 
 
 def _refine_multiscale(
-    enc: Any, scaled: np.ndarray, x: dict[int, np.ndarray], first: int, choice: ViewChoice, k: int, seed: int
+    enc: Any,
+    scaled: np.ndarray,
+    x: dict[int, np.ndarray],
+    first: int,
+    choice: ViewChoice,
+    k: int,
+    seed: int,
+    cut: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The multi-scale head: :func:`spatial_refine` from the chosen view's labels.
+    """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
+    with ``cut``, gradient descent on :func:`normalized_cut` (an ablation).
 
     The patches' hypercolumns are averaged at every radius of the head and read on a grid
     of every second pixel (label maps, for the neighbourhood vote), in the space of
@@ -215,9 +225,13 @@ def _refine_multiscale(
         s = enc.scales.index(choice.pool)
         kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
     else:
-        weights, b, _, _ = spatial_refine(
-            np.concatenate(feats), labels0, k, radius=max(1, MODE_RADIUS // stride), seed=seed
-        )
+        feats_all = np.concatenate(feats)
+        radius = max(1, MODE_RADIUS // stride)
+        weights, b, _, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed)
+        if cut:
+            trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius)
+            if len(np.unique((feats_all.reshape(-1, trained.shape[0]) @ trained + tb).argmax(1))) == k:
+                weights, b = trained, tb  # else (a class emptied) the refined head stays
         bias[:k] = b
         offset = 0
         for s, r in enumerate(enc.scales):

@@ -252,6 +252,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "paper_loss": ("ablation", "paper_loss"),
     "seed_textures": ("ablation", "seed_textures"),
     "scaled_head": ("ablation", "scaled_head"),
+    "normalized_cut": ("ablation", "normalized_cut"),
 }
 """Where each flat option of the 0.2 ``KTextures`` constructor lives now: ``(group, field)``.
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .cluster import TEXTURE_DIMS, _standardiser, _whitened_pca
 
-__all__ = ["MODE_RADIUS", "multiscale_space", "spatial_refine"]
+__all__ = ["CUT_STEPS", "MODE_RADIUS", "multiscale_space", "normalized_cut", "spatial_refine"]
 
 
 def multiscale_space(pooled: dict[int, np.ndarray], first: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -173,3 +173,145 @@ def spatial_refine(
         if changed < tol:
             break
     return head[0], head[1], labels, done
+
+
+CUT_BUDGET = 1 << 22
+"""Most pixels x classes :func:`normalized_cut` works on per step (larger samples are
+centre-cropped map by map): its cost grows as pixels x k, and at k = 128 the whole
+sample took about 100 s of the fit (75 s in all with the budget); up to k = 50 the
+default sample (about 80 000 pixels on the half-resolution grid) is used whole."""
+
+CUT_STEPS = 200
+"""Adam steps of :func:`normalized_cut` (its loss levels off by then on the mosaics;
+``docs/quality.md``)."""
+
+
+def _box(p: np.ndarray, radius: int) -> np.ndarray:
+    """Mean of ``(n, h, w, k)`` maps over the ``(2 radius + 1)`` square, zero outside the maps.
+
+    Zero padding makes the filter its own adjoint, which :func:`normalized_cut`'s
+    gradient relies on.
+    """
+    from scipy.ndimage import uniform_filter
+
+    return uniform_filter(p, (1, 2 * radius + 1, 2 * radius + 1, 1), mode="constant")
+
+
+def _cut_loss_grad(
+    z: np.ndarray, shape: tuple[int, int, int], kernel: np.ndarray, bias: np.ndarray, radius: int
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Minus the soft normalised association of the classes, and its gradient in ``kernel`` and ``bias``."""
+    n, h, w = shape
+    k = kernel.shape[1]
+    s = z @ kernel.astype(np.float32) + bias.astype(np.float32)
+    s -= s.max(1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(1, keepdims=True)
+    q = _box(p.reshape(n, h, w, k), radius).reshape(-1, k)
+    # joint[i, j]: how often a pixel of class i has a neighbour of class j (symmetric)
+    joint = (p.T.astype(np.float64) @ q) / len(z)
+    joint = np.maximum((joint + joint.T) / 2, 1e-12)
+    degree, inner = joint.sum(1), np.diag(joint)
+    loss = -float((inner / degree).sum())
+    g = -np.diag(1.0 / degree) + (inner / degree**2)[:, None]  # d loss / d joint[i, j]
+    g = ((g + g.T) / 2).astype(np.float32)
+    dp = (q @ g + _box((p @ g).reshape(n, h, w, k), radius).reshape(-1, k)) / len(z)
+    dlogits = p * (dp - (dp * p).sum(1, keepdims=True))  # through the softmax
+    return loss, (z.T @ dlogits).astype(np.float64), dlogits.sum(0).astype(np.float64)
+
+
+def normalized_cut(
+    features: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray,
+    *,
+    radius: int,
+    steps: int = CUT_STEPS,
+    learning_rate: float = 0.01,
+    budget: int = CUT_BUDGET,
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Train a linear head by gradient descent on the soft normalised cut of the pixel grid.
+
+    The soft classes are ``softmax(features @ kernel + bias)``. In the graph that joins
+    each pixel to the pixels of its ``(2 radius + 1)`` square, the normalised
+    association of the classes, ``sum_j assoc(j, j) / assoc(j, all)`` (Shi & Malik, 2000;
+    ``k`` minus the normalised cut), is the mean over classes of the chance that a
+    neighbour of a pixel of that class is of the same class; Adam moves the head to
+    raise it, so each class covers whole regions and its boundaries fall where the
+    features change. Classes are weighed alike whatever their area, and a class cannot
+    shrink to nothing without losing its term, so neither a dominant land cover nor a
+    rare one is pushed to a size. :func:`spatial_refine` fits hard targets; this weighs
+    every pixel by how sure its class is and lets the head trade one radius against
+    another where that makes the regions cleaner. The start should be a calibrated
+    classifier (:func:`spatial_refine`'s discriminant scores are class log-posteriors
+    up to a constant).
+
+    An ablation, off by default (``fit(..., _ablation={"normalized_cut": True})``): on
+    the mosaics it raised the initialisation's ARI, also where classes cover uneven
+    areas (unlike the mutual information of neighbours' classes, which forces even
+    sizes), but after training the labels were no better, and on clean scenes it erased
+    roads one to five pixels wide, whose pixels' neighbours are mostly of other classes
+    (``docs/quality.md``, *Ablations*).
+
+    The gradient is written out in numpy (the head is linear, the loss a few lines):
+    it keeps the initialisation backend-agnostic, deterministic and off the device.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(n, h, w, d)`` features of ``n`` sampled maps.
+    kernel : numpy.ndarray
+        ``(d, k)`` starting head.
+    bias : numpy.ndarray
+        ``(k,)`` starting offsets.
+    radius : int
+        Radius of the neighbourhood, in pixels of the maps.
+    steps : int
+        Adam steps.
+    learning_rate : float
+        Adam's step size.
+    budget : int
+        Most pixels x classes per step: beyond it each map is centre-cropped to fit.
+
+    Returns
+    -------
+    kernel : numpy.ndarray
+        ``(d, k)`` the trained head.
+    bias : numpy.ndarray
+        ``(k,)``.
+    losses : list of float
+        The loss (minus the normalised association, between ``-k`` and 0) before each step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.zeros((1, 40, 40), int); truth[:, :, 20:] = 1
+    >>> f = rng.normal(0, 1, (1, 40, 40, 2)); f[..., 0] += 2.0 * truth
+    >>> kern, b, losses = normalized_cut(f, np.array([[-1.0, 1.0], [0.0, 0.0]]), np.zeros(2), radius=3)
+    >>> bool(losses[-1] < losses[0])
+    True
+    """
+    n, h, w, d = features.shape
+    k = kernel.shape[1]
+    if n * h * w * k > budget:
+        side = max(2 * radius + 1, int(np.sqrt(budget / (n * k))))
+        y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+        features = features[:, y0 : y0 + side, x0 : x0 + side]
+        n, h, w, d = features.shape
+    z = features.reshape(-1, d).astype(np.float32)
+    params = [np.array(kernel, np.float64), np.array(bias, np.float64)]
+    first = [np.zeros_like(a) for a in params]
+    second = [np.zeros_like(a) for a in params]
+    losses = []
+    # Adam by hand: two arrays, a few lines, and no framework's optimiser state to manage
+    for t in range(1, steps + 1):
+        loss, *grads = _cut_loss_grad(z, (n, h, w), params[0], params[1], radius)
+        losses.append(loss)
+        for a, g, m1, m2 in zip(params, grads, first, second):
+            m1 *= 0.9
+            m1 += 0.1 * g
+            m2 *= 0.999
+            m2 += 0.001 * g * g
+            a -= learning_rate * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-8)
+    return params[0], params[1], losses

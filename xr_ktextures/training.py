@@ -65,6 +65,7 @@ def train(
                 seed=net.seed,
                 rounds=mask.cluster_rounds,
                 auto_context=net.auto_context,
+                cut=ablation.normalized_cut,
             )
             if scores is not None:
                 net.context_scores = scores
