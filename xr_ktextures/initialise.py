@@ -65,6 +65,9 @@ def initialise_masks(
         Choose the radius and view among :data:`POOL_LADDER` (else keep the encoder's).
     pixels : int
         Pixels sampled over all patches.
+    cut : bool
+        Train the multi-scale head by gradient descent on :func:`normalized_cut` after
+        :func:`spatial_refine` (an ablation, off by default).
 
     Returns
     -------
