@@ -12,8 +12,9 @@ minus the chunk sampling and the training, so one run takes seconds instead of a
    applied to every pixel;
 3. ``refine.spatial_refine`` in the space of ``refine.multiscale_space`` (the multi-scale
    head's fit), vote radius 4 on the half-resolution grid (the library's 8 px);
-4. beside it, the ablation ``refine.normalized_cut`` (not the default): gradient descent
-   of that head on the soft normalised cut, same radius.
+4. gradient descent of that head on ``refine.normalized_cut`` (same radius, neighbours
+   weighed by the similarity of their bands, as the library does; ``--every-neighbour``:
+   every neighbour alike, the ablation that erased thin roads).
 
 It prints, per family and layout, the ARI of the first clustering, of the refined labels
 and of the labels after the cut, and the chosen view, then the sums per draw: with the
@@ -35,6 +36,7 @@ Usage (from the project root; needs ``pip install -e ".[bench]"``)::
     python benchmarks/init_prototype.py --draws 0 1 2        # the filters' draw: three 28-run sums
     python benchmarks/init_prototype.py --families gray mixed8 --layouts 1
     python benchmarks/init_prototype.py --uneven 1.5       # classes of uneven area
+    python benchmarks/init_prototype.py --every-neighbour  # the cut without colour weights
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def uneven_voronoi(alpha: float):
     return voronoi_labels
 
 
-def run(mosaic, family: str, layout: int, draw: int) -> tuple[float, float, float, str]:
+def run(mosaic, family: str, layout: int, draw: int, edges: bool = True) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
     from xr_ktextures.cluster import POOL_LADDER, choose_view
@@ -102,7 +104,7 @@ def run(mosaic, family: str, layout: int, draw: int) -> tuple[float, float, floa
     spaces = multiscale_space({r: flat[r][sample] for r in RADII}, first)
     feats = np.concatenate([flat[r] @ m + o for r, (m, o) in spaces.items()], 1).reshape(1, h, w, -1)
     weights, bias, refined, _ = spatial_refine(feats, labels0.reshape(1, h, w), k, radius=4, seed=0)
-    weights, bias, _ = normalized_cut(feats, weights, bias, radius=4)
+    weights, bias, _ = normalized_cut(feats, weights, bias, radius=4, edges=first if edges else 0)
     cut = (feats.reshape(-1, feats.shape[-1]) @ weights + bias).argmax(1)
     return (
         adjusted_rand_score(truth, labels0),
@@ -119,6 +121,7 @@ def main() -> None:
     ap.add_argument("--layouts", nargs="+", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--draws", nargs="+", type=int, default=[0], help="seeds of the mask CNN's random filters")
     ap.add_argument("--uneven", type=float, default=0.0, help="classes of uneven area (see above); 0: mosaic.py's")
+    ap.add_argument("--every-neighbour", action="store_true", help="the cut without colour weights (an ablation)")
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
     if args.uneven:  # every family's layout goes through this module-level function
@@ -134,7 +137,7 @@ def main() -> None:
         for family in families:
             for layout in args.layouts:
                 t0 = time.perf_counter()
-                first, refined, cut, view = run(mosaic, family, layout, draw)
+                first, refined, cut, view = run(mosaic, family, layout, draw, not args.every_neighbour)
                 total += (refined, cut)
                 print(
                     f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} cut={cut:.3f} "

@@ -181,18 +181,30 @@ def test_spatial_refinement_cleans_noisy_labels_and_keeps_every_class() -> None:
         spatial_refine(f, np.zeros_like(truth), 3, radius=3)
 
 
-def test_normalized_cut_gradient_matches_finite_differences() -> None:
-    from xr_ktextures.refine import _cut_loss_grad
+@pytest.mark.parametrize("edges", [False, True])
+def test_normalized_cut_gradient_matches_finite_differences(edges: bool) -> None:
+    from xr_ktextures.refine import _box, _cut_loss_grad, _edge_weights, _neighbour_sum
 
     rng = np.random.default_rng(0)
     f = rng.normal(0, 1, (2, 9, 11, 3)).astype(np.float32)
-    z = f.reshape(-1, 3).astype(np.float64)
+    z = np.ascontiguousarray(f.reshape(-1, 3).T)
     kernel, bias = rng.normal(0, 1, (3, 4)), rng.normal(0, 1, 4)
+    if edges:
+        weights = _edge_weights(f[..., :2], 2)
+        total = float(sum(w.sum() for w in weights.values()))
+
+        def neighbours(p: np.ndarray) -> np.ndarray:
+            return _neighbour_sum(p, weights)
+    else:
+        total = float(z.shape[1])
+
+        def neighbours(p: np.ndarray) -> np.ndarray:
+            return _box(p, 2)
 
     def loss(kern: np.ndarray, b: np.ndarray) -> float:
-        return _cut_loss_grad(z.astype(np.float32), (2, 9, 11), kern, b, 2)[0]
+        return _cut_loss_grad(z, (2, 9, 11), kern, b, neighbours, total)[0]
 
-    _, gk, gb = _cut_loss_grad(z.astype(np.float32), (2, 9, 11), kernel, bias, 2)
+    _, gk, gb = _cut_loss_grad(z, (2, 9, 11), kernel, bias, neighbours, total)
     eps = 1e-3
     for i, j in [(0, 0), (1, 2), (2, 3)]:
         d = np.zeros_like(kernel)
@@ -204,6 +216,20 @@ def test_normalized_cut_gradient_matches_finite_differences() -> None:
         d[j] = eps
         numeric = (loss(kernel, bias + d) - loss(kernel, bias - d)) / (2 * eps)
         assert abs(numeric - gb[j]) < 2e-3 * max(1.0, abs(numeric))
+
+
+def test_edge_weights_tie_a_pixel_to_neighbours_of_its_colour_only() -> None:
+    from xr_ktextures.refine import _edge_weights
+
+    rng = np.random.default_rng(0)
+    colour = rng.normal(0, 0.1, (1, 20, 20, 2)).astype(np.float32)
+    colour[:, :, 10:, 0] += 3.0  # a sharp edge between columns 9 and 10
+    weights = _edge_weights(colour, 4)
+    assert set(weights) == {(dy, dx) for dy in (-4, -2, 0, 2, 4) for dx in (-4, -2, 0, 2, 4)} - {(0, 0)}
+    across, along = weights[(0, 2)], weights[(2, 0)]
+    assert across[0, 5, 8] < 1e-3 < 0.2 < along[0, 5, 8]  # (5, 8) -> (5, 10) crosses the edge
+    assert np.all(along[0, -2:] == 0) and np.all(across[0, :, -2:] == 0)  # no neighbour outside the map
+    np.testing.assert_allclose(weights[(2, 2)][0, 3, 3], weights[(-2, -2)][0, 5, 5])  # symmetric pairs
 
 
 def test_normalized_cut_learns_to_read_the_smoother_feature() -> None:

@@ -386,15 +386,15 @@ def test_gradient_descent_trains_the_initialised_mask_head_and_keeps_the_random_
     assert enc1.trainable and all(c.trainable for c in enc1.convs)  # restored after fit
 
 
-def test_the_normalised_cut_ablation_trains_the_initial_head_and_only_it_is_written(patches: np.ndarray) -> None:
-    plain = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
-    cut = KTextures(k=3, seed=0, _ablation={"normalized_cut": True}).fit(patches, steps=0, patch_size=32, verbose=0)
+def test_the_normalised_cut_trains_the_initial_head_and_only_its_ablation_is_written(patches: np.ndarray) -> None:
+    plain = KTextures(k=3, seed=0, _ablation={"normalized_cut": False}).fit(patches, steps=0, patch_size=32, verbose=0)
+    cut = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
     k0 = keras.ops.convert_to_numpy(plain.network.encoder.head.kernel)
     k1 = keras.ops.convert_to_numpy(cut.network.encoder.head.kernel)
     assert not np.allclose(k0, k1)  # gradient descent on the cut moved the refined head
-    assert cut.network.get_config()["normalized_cut"] is True
-    assert "normalized_cut" not in plain.network.get_config()  # the default's config is as before
-    assert KTexturesNet.from_config(cut.network.get_config()).ablation.normalized_cut is True
+    assert plain.network.get_config()["normalized_cut"] is False
+    assert "normalized_cut" not in cut.network.get_config()  # the default's config is as before
+    assert KTexturesNet.from_config(plain.network.get_config()).ablation.normalized_cut is False
 
 
 def test_a_config_saved_by_0_2_pre_releases_loads_with_its_fixed_window_and_unscaled_head() -> None:

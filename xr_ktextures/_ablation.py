@@ -40,8 +40,8 @@ class Ablation:
     normalized_cut : bool
         Train the multi-scale head's initialisation by gradient descent on
         :func:`~xr_ktextures.refine.normalized_cut` after
-        :func:`~xr_ktextures.refine.spatial_refine` (measured and not adopted: it erased
-        roads one to five pixels wide, ``docs/quality.md``).
+        :func:`~xr_ktextures.refine.spatial_refine`, pairs of pixels weighed by their
+        colours' similarity (False: the refined head, as before 0.2.0's last change).
 
     Examples
     --------
@@ -54,7 +54,7 @@ class Ablation:
     paper_loss: float = 1.0
     seed_textures: bool = False
     scaled_head: bool = True
-    normalized_cut: bool = False
+    normalized_cut: bool = True
 
     def __post_init__(self) -> None:
         for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut"):

@@ -33,7 +33,7 @@ def initialise_masks(
     rounds: int,
     auto_context: bool,
     pixels: int = 60_000,
-    cut: bool = False,
+    cut: bool = True,
 ) -> tuple[dict[str, float] | None, str]:
     """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
 
@@ -41,8 +41,9 @@ def initialise_masks(
     the same pixels, at least the largest context from a patch edge when the patches are
     large enough (so they see the same context as at inference); :func:`choose_view`
     picks the view and fits the head; a multi-scale head (``encoder.scales``) is then
-    fitted from that view's labels by :func:`spatial_refine` (:func:`_refine_multiscale`;
-    ``cut=True`` then trains it by gradient descent on :func:`normalized_cut`, an ablation).
+    fitted from that view's labels by :func:`spatial_refine`, then trained by gradient
+    descent on :func:`normalized_cut` with colour-weighted neighbours
+    (:func:`_refine_multiscale`; ``cut=False`` skips that, an ablation).
     The head's weights are stored in units of each
     input channel's spread over the sample, times :data:`HEAD_STEP` (Adam's steps, about
     the learning rate per weight, then move each channel's share of the logits alike, at
@@ -67,7 +68,7 @@ def initialise_masks(
         Pixels sampled over all patches.
     cut : bool
         Train the multi-scale head by gradient descent on :func:`normalized_cut` after
-        :func:`spatial_refine` (an ablation, off by default).
+        :func:`spatial_refine` (False: the ablation without it).
 
     Returns
     -------
@@ -186,10 +187,11 @@ def _refine_multiscale(
     choice: ViewChoice,
     k: int,
     seed: int,
-    cut: bool = False,
+    cut: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
-    with ``cut``, gradient descent on :func:`normalized_cut` (an ablation).
+    then (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
+    similarity of their bands (the first ``first`` features of the space).
 
     The patches' hypercolumns are averaged at every radius of the head and read on a grid
     of every second pixel (label maps, for the neighbourhood vote), in the space of
@@ -232,7 +234,7 @@ def _refine_multiscale(
         radius = max(1, MODE_RADIUS // stride)
         weights, b, _, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed)
         if cut:
-            trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius)
+            trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius, edges=first)
             if len(np.unique((feats_all.reshape(-1, trained.shape[0]) @ trained + tb).argmax(1))) == k:
                 weights, b = trained, tb  # else (a class emptied) the refined head stays
         bias[:k] = b

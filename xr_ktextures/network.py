@@ -381,8 +381,8 @@ class KTexturesNet(keras.Model):
             **({"multiscale": True} if self.multiscale else {}),
             # written only when not the pre-release ladder, so those models keep their model_id
             **({"scales": list(scales)} if self.multiscale and scales != LEGACY_SCALES else {}),
-            # written only when on (an ablation), so the default's config and model_id stay as before
-            **({"normalized_cut": True} if a.normalized_cut else {}),
+            # written only when off (an ablation), so the default's config and model_id stay as before
+            **({"normalized_cut": False} if not a.normalized_cut else {}),
         }
 
     @classmethod
