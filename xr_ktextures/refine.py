@@ -180,12 +180,13 @@ def spatial_refine(
 CUT_BUDGET = 1 << 22
 """Most pixels x classes :func:`normalized_cut` works on per step (larger samples are
 centre-cropped map by map): its cost grows as pixels x k; at k = 128 on a 512² image
-the fit took 146 s with the whole sample and 75 s with this cap. Up to k = 50 the
-default sample (about 80 000 pixels on the half-resolution grid) is used whole."""
+the fit took 146 s with the whole sample (every neighbour alike) and 83 s with this cap
+(colour weights). Up to k = 50 the default sample (about 80 000 pixels on the
+half-resolution grid) is used whole."""
 
 CUT_STEPS = 200
-"""Adam steps of :func:`normalized_cut` (its loss levels off by then on the mosaics;
-``docs/quality.md``)."""
+"""Adam steps of :func:`normalized_cut` (not tuned for it: the mutual-information variant
+gave the same ARI within 0.12 per 28 mosaic runs with 100, 200 or 400; ``docs/quality.md``)."""
 
 
 def _box(p: np.ndarray, radius: int) -> np.ndarray:
@@ -294,12 +295,13 @@ def normalized_cut(
     classifier (:func:`spatial_refine`'s discriminant scores are class log-posteriors
     up to a constant).
 
-    An ablation, off by default (``fit(..., _ablation={"normalized_cut": True})``): on
-    the mosaics it raised the initialisation's ARI, also where classes cover uneven
-    areas (unlike the mutual information of neighbours' classes, which forces even
-    sizes), but after training the labels were no better, and on clean scenes it erased
-    roads one to five pixels wide, whose pixels' neighbours are mostly of other classes
-    (``docs/quality.md``, *Ablations*).
+    :func:`~xr_ktextures.initialise.initialise_masks` calls it with ``edges`` set to the
+    bands, after :func:`spatial_refine` (``_ablation={"normalized_cut": False}`` skips
+    it). Measured in ``docs/quality.md`` (*Ablations*): with every neighbour alike
+    (``edges=0``) it erased roads one to five pixels wide, whose pixels' neighbours are
+    mostly of other classes; with colour weights it keeps them, and it raised the
+    initialisation's ARI on the mosaics also where classes cover uneven areas (unlike
+    the mutual information of neighbours' classes, which forces even sizes).
 
     The gradient is written out in numpy (the head is linear, the loss a few lines):
     it keeps the initialisation backend-agnostic, deterministic and off the device.
