@@ -190,7 +190,7 @@ def _refine_multiscale(
     cut: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
-    then (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
+    (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
     similarity of their bands (the first ``first`` features of the space).
 
     The patches' hypercolumns are averaged at every radius of the head and read on a grid

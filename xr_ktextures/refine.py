@@ -14,7 +14,7 @@ import numpy as np
 
 from .cluster import TEXTURE_DIMS, _standardiser, _whitened_pca
 
-__all__ = ["CUT_STEPS", "MODE_RADIUS", "multiscale_space", "normalized_cut", "spatial_refine"]
+__all__ = ["CUT_BUDGET", "CUT_STEPS", "MODE_RADIUS", "multiscale_space", "normalized_cut", "spatial_refine"]
 
 
 def multiscale_space(pooled: dict[int, np.ndarray], first: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
