@@ -138,3 +138,33 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
                 if not {d.lower().replace("_", "-") for d in dists.get(mod, [mod])} & declared:
                     missing.append(f"{path.name}: {mod}")
     assert not missing, missing
+
+
+def test_fit_and_segment_under_jax_do_not_load_tensorflow(tmp_path) -> None:
+    # keras.utils.set_random_seed imports TensorFlow whenever it is installed (0.5 GB of RSS);
+    # the model seeds through devices.seed_backend instead. Keras' own .keras writer still
+    # imports it, so the fit and the save run in one process, the load and segment in another.
+    import pytest
+
+    pytest.importorskip("jax")
+    setup = (
+        "import sys, numpy as np, xarray as xr, dask.array as dsa, xr_ktextures as xk\n"
+        "img = np.random.default_rng(3).random((4, 96, 96)).astype('float32')\n"
+        "da = xr.DataArray(dsa.from_array(img, chunks=(4, 48, 48)), dims=('band', 'y', 'x'))\n"
+    )
+    path = str(tmp_path / "m.keras")
+    fit = _python(
+        setup + "model = xk.fit(da, k=2, steps=2, patch_size=32, verbose=0)\n"
+        "print('tensorflow' in sys.modules)\n"
+        f"model.save({path!r})",
+        KERAS_BACKEND="jax",
+    )
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    assert fit.stdout.split() == ["False"]
+    segment = _python(
+        setup + f"labels = xk.segment(da, xk.load_model({path!r})).values\n"
+        "print(labels.shape, 'tensorflow' in sys.modules)",
+        KERAS_BACKEND="jax",
+    )
+    assert segment.returncode == 0, segment.stderr[-2000:]
+    assert segment.stdout.split() == ["(96,", "96)", "False"]

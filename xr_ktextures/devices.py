@@ -13,7 +13,14 @@ import re
 
 from ._errors import DeviceUnavailableError, InputError
 
-__all__ = ["DeviceUnavailableError", "available_gpus", "device_memory", "normalize_device", "resolve_device"]
+__all__ = [
+    "DeviceUnavailableError",
+    "available_gpus",
+    "device_memory",
+    "normalize_device",
+    "resolve_device",
+    "seed_backend",
+]
 
 _DEVICE_RE = re.compile(r"^(cpu|gpu|cuda)(?::(\d+))?$")
 
@@ -158,3 +165,43 @@ def resolve_device(device: str | None) -> str:
                 "(GPU when present, else CPU) or 'cpu', or run on GPU workers (e.g. dask-cuda)."
             )
     return device
+
+
+def seed_backend(seed: int) -> None:
+    """Seed Python's and NumPy's global generators and the Keras backend's, as :func:`keras.utils.set_random_seed` does.
+
+    Under the TensorFlow backend this *is* ``keras.utils.set_random_seed``. Under JAX and
+    PyTorch that function also imports TensorFlow whenever it is installed, to seed it:
+    0.5 GB of resident memory and seconds of start-up in a process that never runs it
+    (the out-of-core compute's budget, ``docs/scaling.md``). Keras' initializers without a
+    seed draw theirs from Python's ``random``, so seeding it, NumPy and PyTorch gives the
+    same weights without that import.
+
+    Parameters
+    ----------
+    seed : int
+        The seed.
+
+    Examples
+    --------
+    >>> import random
+    >>> seed_backend(3); a = random.random()
+    >>> seed_backend(3); a == random.random()
+    True
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global generator, as keras.utils.set_random_seed seeds it
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)

@@ -22,6 +22,7 @@ from ._ablation import Ablation
 from ._errors import InputError, NotFittedError
 from ._validate import check_int
 from .cluster import HEAD_SCALES, LEGACY_SCALES, POOL_LADDER
+from .devices import seed_backend
 from .features import make_extractor
 from .layers import MaskEncoder
 from .options import FLAT_NAMES, LossOptions, MaskOptions, TextureOptions, check_k, group_flat
@@ -151,7 +152,7 @@ class KTexturesNet(keras.Model):
         extractor = loss.extractor
         self.extractor_spec = extractor if isinstance(extractor, str) else "custom"
 
-        keras.utils.set_random_seed(self.seed)  # initializers draw their seeds when layers are created
+        seed_backend(self.seed)  # initializers draw their seeds when layers are created
         self.scaler = BandScaler(self.bands, name="scaler")
         self.quantizer = make_quantizer(mask.quantizer, self.k)
         self.encoder: Any

@@ -16,6 +16,7 @@ import numpy as np
 from ._errors import InputError
 from ._progress import log_timing, logger
 from ._validate import check_int, is_int
+from .devices import seed_backend
 from .initialise import initialise_masks, seed_texture_colours
 
 __all__ = ["check_patch_size", "check_patches", "train"]
@@ -40,7 +41,7 @@ def train(
     patches = check_patches(patches, net.bands, patch_size)
     check_int("steps", steps, 0)
     check_int("batch_size", batch_size, 1)
-    keras.utils.set_random_seed(net.seed)
+    seed_backend(net.seed)
     data = patches.astype(np.float32, copy=False)
     mean = data.mean(axis=(0, 1, 2), dtype=np.float64)
     std = data.std(axis=(0, 1, 2), dtype=np.float64)
