@@ -84,12 +84,21 @@ def test_tiles_have_one_shape_and_batches_follow_the_pixel_budget(monkeypatch) -
 
         return call
 
+    cut: list[int] = []
+    run = eng._run
+
+    def run_spy(tiles: np.ndarray) -> np.ndarray:
+        cut.append(len(tiles))
+        return run(tiles)
+
     monkeypatch.setattr(eng, "_graph", spy)
+    monkeypatch.setattr(eng, "_run", run_spy)
     out = eng(x)
     h = model.halo
     np.testing.assert_array_equal(out[:, h:-h, h:-h], whole[:, h:-h, h:-h])
     assert {s[1:] for s in seen} == {(24, 24, 4)}  # every call: the same compiled tile shape
     assert max(s[0] for s in seen) == 2 and sum(s[0] for s in seen) == 4 * 4  # 4 x 4 tiles, 2 per call
+    assert cut == [2] * 8  # the tiles are cut one batch at a time, never all of the image's at once
 
 
 def test_gpu_batches_are_sized_from_the_free_device_memory(monkeypatch) -> None:

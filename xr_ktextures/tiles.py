@@ -16,6 +16,7 @@ over the chunks of a Dask array.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -125,17 +126,22 @@ class LabelEngine:
                     self._graphs[key] = fn
         return fn
 
+    def _per_call(self, h: int, w: int) -> int:
+        """Tiles of ``h`` x ``w`` input pixels per compiled call (one on a CPU)."""
+        return max(1, int(self.batch_pixels // (h * w)) if self.batch_pixels else 1)
+
     def _run(self, tiles: np.ndarray) -> np.ndarray:
         """Labels of a batch of equal tiles (N, h, w, C); pads h, w to multiples of 8 at the end."""
         n, h, w, _ = tiles.shape
         ph, pw = -h % 8, -w % 8
-        if ph or pw:  # only the outer (unreliable) ring can see the padding
-            tiles = np.pad(tiles, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
         fn = self._graph(h + ph, w + pw)
-        per_call = max(1, int(self.batch_pixels // ((h + ph) * (w + pw))) if self.batch_pixels else 1)
+        per_call = self._per_call(h + ph, w + pw)
         out = np.empty((n, h, w), np.uint8)
         for i in range(0, n, per_call):
-            res = keras.ops.convert_to_numpy(fn(tiles[i : i + per_call]))
+            part = tiles[i : i + per_call]
+            if ph or pw:  # only the outer (unreliable) ring can see the padding
+                part = np.pad(part, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+            res = keras.ops.convert_to_numpy(fn(part))
             out[i : i + per_call] = res[:, :h, :w]
         return out
 
@@ -164,9 +170,23 @@ class LabelEngine:
         if len(ys) == 1 and len(xs) == 1:
             return self._scoped(lambda: self._run(a))
         windows = [(i, y, x) for i in range(n) for y in ys for x in xs]
-        tiles = np.stack([a[i, y : y + th, x : x + tw] for i, y, x in windows])
-        labels = self._scoped(lambda: self._run(tiles))
+        per_call = self._per_call(th + -th % 8, tw + -tw % 8)
         out = np.empty((n, ny, nx), np.uint8)
+        # the tiles are cut one compiled call's batch at a time: stacking all of a block's
+        # overlapping tiles at once would hold about twice the block (more for small tiles)
+        for b in range(0, len(windows), per_call):
+            batch = windows[b : b + per_call]
+            tiles = np.stack([a[i, y : y + th, x : x + tw] for i, y, x in batch])
+            labels = self._scoped(functools.partial(self._run, tiles))
+            self._place(out, labels, batch, h, th, tw)
+        return out
+
+    @staticmethod
+    def _place(
+        out: np.ndarray, labels: np.ndarray, windows: list[tuple[int, int, int]], h: int, th: int, tw: int
+    ) -> None:
+        """Write each tile's reliable part into ``out``."""
+        ny, nx = out.shape[1:]
         for lab, (i, y, x) in zip(labels, windows):
             # keep the tile's interior; a tile at an edge also fills the unreliable edge ring
             y0 = 0 if y == 0 else y + h
@@ -174,7 +194,6 @@ class LabelEngine:
             y1 = ny if y + th == ny else y + th - h
             x1 = nx if x + tw == nx else x + tw - h
             out[i, y0:y1, x0:x1] = lab[y0 - y : y1 - y, x0 - x : x1 - x]
-        return out
 
     def _scoped(self, fn: Callable[[], np.ndarray]) -> np.ndarray:
         if self.device is None:
