@@ -127,7 +127,8 @@ class LabelEngine:
         return fn
 
     def _per_call(self, h: int, w: int) -> int:
-        """Tiles of ``h`` x ``w`` input pixels per compiled call (one on a CPU)."""
+        """Tiles of ``h`` x ``w`` input pixels (padded as :meth:`_run` pads them) per compiled call (one on a CPU)."""
+        h, w = h + -h % 8, w + -w % 8
         return max(1, int(self.batch_pixels // (h * w)) if self.batch_pixels else 1)
 
     def _run(self, tiles: np.ndarray) -> np.ndarray:
@@ -135,7 +136,7 @@ class LabelEngine:
         n, h, w, _ = tiles.shape
         ph, pw = -h % 8, -w % 8
         fn = self._graph(h + ph, w + pw)
-        per_call = self._per_call(h + ph, w + pw)
+        per_call = self._per_call(h, w)
         out = np.empty((n, h, w), np.uint8)
         for i in range(0, n, per_call):
             part = tiles[i : i + per_call]
@@ -170,7 +171,7 @@ class LabelEngine:
         if len(ys) == 1 and len(xs) == 1:
             return self._scoped(lambda: self._run(a))
         windows = [(i, y, x) for i in range(n) for y in ys for x in xs]
-        per_call = self._per_call(th + -th % 8, tw + -tw % 8)
+        per_call = self._per_call(th, tw)
         out = np.empty((n, ny, nx), np.uint8)
         # the tiles are cut one compiled call's batch at a time: stacking all of a block's
         # overlapping tiles at once would hold about twice the block (more for small tiles)
