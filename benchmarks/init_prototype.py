@@ -11,7 +11,10 @@ minus the chunk sampling and the training, so one run takes seconds instead of a
 2. ``cluster.choose_view`` on 30 000 sampled pixels (the first clustering), its head
    applied to every pixel;
 3. ``refine.spatial_refine`` in the space of ``refine.multiscale_space`` (the multi-scale
-   head's fit), vote radius 4 on the half-resolution grid (the library's 8 px);
+   head's fit), vote radius 4 on the half-resolution grid (the library's 8 px); with
+   ``--overcluster 2`` (the ablation ``overcluster``, not the default) the chosen view
+   is first clustered into 2k clusters, refined the same way at 2k and merged to k by
+   ``refine.ward_merge``;
 4. gradient descent of that head on ``refine.normalized_cut`` (same radius, neighbours
    weighed by the similarity of their bands, as the library does; ``--every-neighbour``:
    every neighbour alike, the ablation that erased thin roads).
@@ -37,6 +40,7 @@ Usage (from the project root; needs ``pip install -e ".[bench]"``)::
     python benchmarks/init_prototype.py --families gray mixed8 --layouts 1
     python benchmarks/init_prototype.py --uneven 1.5       # classes of uneven area
     python benchmarks/init_prototype.py --every-neighbour  # the cut without colour weights
+    python benchmarks/init_prototype.py --overcluster 2    # 2k clusters first, merged to k (an ablation)
 """
 
 from __future__ import annotations
@@ -83,11 +87,13 @@ def uneven_voronoi(alpha: float):
     return voronoi_labels
 
 
-def run(mosaic, family: str, layout: int, draw: int, edges: bool = True) -> tuple[float, float, float, str]:
+def run(
+    mosaic, family: str, layout: int, draw: int, edges: bool = True, over: int = 2
+) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
     from xr_ktextures.cluster import POOL_LADDER, choose_view
-    from xr_ktextures.refine import multiscale_space, normalized_cut, spatial_refine
+    from xr_ktextures.refine import multiscale_space, normalized_cut, spatial_refine, ward_merge
 
     img, truth = mosaic.mosaic(family, seed=layout)
     k = mosaic.FAMILIES[family]
@@ -99,10 +105,16 @@ def run(mosaic, family: str, layout: int, draw: int, edges: bool = True) -> tupl
     h, w, d = maps[0].shape
     flat = {r: m.reshape(-1, d) for r, m in maps.items()}
     sample = np.random.default_rng(0).choice(h * w, min(SAMPLE, h * w), replace=False)
-    choice = choose_view({r: flat[r][sample] for r in POOL_LADDER}, first, k, seed=0)
+    pooled = {r: flat[r][sample] for r in POOL_LADDER}
+    choice = choose_view(pooled, first, k, seed=0)
     labels0 = (flat[choice.pool] @ choice.kernel + choice.bias).argmax(1)
     spaces = multiscale_space({r: flat[r][sample] for r in RADII}, first)
     feats = np.concatenate([flat[r] @ m + o for r, (m, o) in spaces.items()], 1).reshape(1, h, w, -1)
+    if over > 1:  # the chosen view in over x k clusters, refined over every radius, merged to k
+        finer = choose_view(pooled, first, over * k, seed=0, candidates=[(choice.view, choice.pool)])
+        many = (flat[choice.pool] @ finer.kernel + finer.bias).argmax(1).reshape(1, h, w)
+        _, _, many, _ = spatial_refine(feats, many, over * k, radius=4, seed=0)
+        labels0 = ward_merge(feats, many, k, seed=0).ravel()
     weights, bias, refined, _ = spatial_refine(feats, labels0.reshape(1, h, w), k, radius=4, seed=0)
     weights, bias, _ = normalized_cut(feats, weights, bias, radius=4, edges=first if edges else 0)
     cut = (feats.reshape(-1, feats.shape[-1]) @ weights + bias).argmax(1)
@@ -122,6 +134,9 @@ def main() -> None:
     ap.add_argument("--draws", nargs="+", type=int, default=[0], help="seeds of the mask CNN's random filters")
     ap.add_argument("--uneven", type=float, default=0.0, help="classes of uneven area (see above); 0: mosaic.py's")
     ap.add_argument("--every-neighbour", action="store_true", help="the cut without colour weights (an ablation)")
+    ap.add_argument(
+        "--overcluster", type=int, default=1, help="clusters per class of the first view (default 1; 2: the ablation)"
+    )
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
     if args.uneven:  # every family's layout goes through this module-level function
@@ -130,6 +145,7 @@ def main() -> None:
     unknown = sorted(set(families) - set(mosaic.FAMILIES))
     if unknown:
         raise SystemExit(f"unknown families {unknown}; choose from {sorted(mosaic.FAMILIES)}")
+    over = args.overcluster or 1
     print(machine())
     sums = {}
     for draw in args.draws:
@@ -137,7 +153,7 @@ def main() -> None:
         for family in families:
             for layout in args.layouts:
                 t0 = time.perf_counter()
-                first, refined, cut, view = run(mosaic, family, layout, draw, not args.every_neighbour)
+                first, refined, cut, view = run(mosaic, family, layout, draw, not args.every_neighbour, over)
                 total += (refined, cut)
                 print(
                     f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} cut={cut:.3f} "

@@ -293,3 +293,30 @@ def test_the_head_reads_the_pixel_itself_so_one_pixel_roads_keep_their_class() -
     roads[:, 19::40] = True
     assert max(acc, 1 - acc) > 0.98
     assert np.mean((labels[roads] == 1) != flip) > 0.9
+
+
+def test_ward_merge_joins_whole_clusters_in_wards_order() -> None:
+    # equal-size clusters: weighted Ward on their centroids merges in the order of SciPy's
+    # Ward linkage of the centroids (its sizes are then proportional to the weights)
+    import warnings
+
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.metrics import adjusted_rand_score
+
+    from xr_ktextures.refine import ward_merge
+
+    rng = np.random.default_rng(7)  # a draw on which centroid, single and average linkage differ from Ward's
+    centres = rng.normal(0, 4, (7, 3))
+    over = np.repeat(np.arange(7), 300)
+    x = centres[over] + rng.normal(0, 1, (len(over), 3)) * [1.0, 0.5, 2.0]
+    merged = ward_merge(x, over, 3)
+    assert sorted(np.unique(merged).tolist()) == [0, 1, 2]
+    assert all(len(np.unique(merged[over == j])) == 1 for j in range(7))  # whole clusters only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        z = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-3).fit(x, over).transform(x)
+    reference = fcluster(linkage(np.stack([z[over == j].mean(0) for j in range(7)]), "ward"), 3, "maxclust")
+    assert adjusted_rand_score(reference, merged[::300]) == 1.0
+    with pytest.raises(ValueError, match="every cluster"):
+        ward_merge(x, np.where(over == 6, 7, over), 3)  # cluster 6 absent

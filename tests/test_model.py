@@ -399,6 +399,27 @@ def test_the_normalised_cut_trains_the_initial_head_and_only_its_ablation_is_wri
     assert KTexturesNet.from_config(plain.network.get_config()).ablation.normalized_cut is False
 
 
+def test_the_overclustering_ablation_merges_more_clusters_and_is_written_only_when_on(patches, monkeypatch) -> None:
+    from xr_ktextures import initialise
+
+    merges: list[int] = []
+    real = initialise.ward_merge
+
+    def spy(features, labels, k, **kw):
+        merges.append(int(labels.max()) + 1)
+        return real(features, labels, k, **kw)
+
+    monkeypatch.setattr(initialise, "ward_merge", spy)
+    default = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert merges == []
+    over = KTextures(k=3, seed=0, _ablation={"overcluster": True}).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert merges == [6]  # OVERCLUSTER x k clusters of the chosen view, merged to k
+    assert len(np.unique(over.predict(patches))) == 3
+    assert over.network.get_config()["overcluster"] is True
+    assert "overcluster" not in default.network.get_config()  # the default's config is as before
+    assert KTexturesNet.from_config(over.network.get_config()).ablation.overcluster is True
+
+
 def test_a_config_saved_by_0_2_pre_releases_loads_with_its_fixed_window_and_unscaled_head() -> None:
     old = KTextures(k=3, mask={"pool": 20}, seed=0).network.get_config()
     for key in ("view", "auto_context", "scaled_head", "architecture"):

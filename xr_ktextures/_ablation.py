@@ -42,6 +42,12 @@ class Ablation:
         :func:`~xr_ktextures.refine.normalized_cut` after
         :func:`~xr_ktextures.refine.spatial_refine`, pairs of pixels weighed by their
         colours' similarity (False: the refined head, as before 0.2.0's last change).
+    overcluster : bool
+        Start the multi-scale head from :data:`~xr_ktextures.refine.OVERCLUSTER` times k
+        clusters of the chosen view, refined over every radius and merged to k by
+        :func:`~xr_ktextures.refine.ward_merge` (False, the default: k clusters). Measured
+        in ``docs/quality.md`` and not adopted: it gains on mosaics of even class areas
+        and loses on uneven ones.
 
     Examples
     --------
@@ -55,9 +61,10 @@ class Ablation:
     seed_textures: bool = False
     scaled_head: bool = True
     normalized_cut: bool = True
+    overcluster: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut"):
+        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut", "overcluster"):
             object.__setattr__(self, name, bool(getattr(self, name)))
         if self.finetune_masks is not None:
             object.__setattr__(self, "finetune_masks", bool(self.finetune_masks))

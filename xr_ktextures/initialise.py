@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .cluster import POOL_LADDER, ViewChoice, choose_view, discriminative_kmeans, linear_head
-from .refine import MODE_RADIUS, multiscale_space, normalized_cut, spatial_refine
+from .refine import MODE_RADIUS, OVERCLUSTER, multiscale_space, normalized_cut, spatial_refine, ward_merge
 
 __all__ = ["HEAD_STEP", "initialise_masks", "seed_texture_colours", "window_means"]
 
@@ -34,6 +34,7 @@ def initialise_masks(
     auto_context: bool,
     pixels: int = 60_000,
     cut: bool = True,
+    over: bool = False,
 ) -> tuple[dict[str, float] | None, str]:
     """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
 
@@ -69,6 +70,11 @@ def initialise_masks(
     cut : bool
         Train the multi-scale head by gradient descent on :func:`normalized_cut` after
         :func:`spatial_refine` (False: the ablation without it).
+    over : bool
+        For a multi-scale head, cluster the chosen view into :data:`OVERCLUSTER` times
+        ``k`` clusters, refine them over every radius and merge them to ``k`` by
+        :func:`ward_merge` before the refinement at ``k`` (an ablation, not the default:
+        ``docs/quality.md``).
 
     Returns
     -------
@@ -108,7 +114,11 @@ def initialise_masks(
         choice = choose_view(x, first, k, seed=seed, rounds=rounds, candidates=candidates)
         scores, start = choice.scores, f"{choice.view}@{choice.pool}"
         if enc.scales:
-            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut)
+            finer = None
+            if over and OVERCLUSTER > 1:  # the same view, more clusters: merged back to k below
+                same = [(choice.view, choice.pool)]
+                finer = choose_view(x, first, OVERCLUSTER * k, seed=seed, rounds=rounds, candidates=same)
+            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer)
         else:
             enc.pool, enc.view = choice.pool, choice.view
             kernel, bias, labels = choice.kernel, choice.bias, choice.labels
@@ -188,10 +198,18 @@ def _refine_multiscale(
     k: int,
     seed: int,
     cut: bool = True,
+    finer: ViewChoice | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
     (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
     similarity of their bands (the first ``first`` features of the space).
+
+    With ``finer`` (the same view clustered into more than ``k`` clusters), those clusters
+    are refined first, over every radius, and merged to ``k`` by :func:`ward_merge`; the
+    refinement at ``k`` starts from the merged labels. A k-means of one view tends to split
+    one broad class and lump two close ones; with more clusters the close classes fall
+    apart, the refinement over every radius finds what separates them, and Ward's merges
+    in that discriminant space join the pieces of the broad class (``docs/quality.md``).
 
     The patches' hypercolumns are averaged at every radius of the head and read on a grid
     of every second pixel (label maps, for the neighbourhood vote), in the space of
@@ -206,7 +224,7 @@ def _refine_multiscale(
     n, h, w, _ = scaled.shape
     stride = 2 if min(h, w) >= 64 else 1
     spaces = multiscale_space({r: x[r] for r in enc.scales}, first)
-    feats, init = [], []
+    feats, init, init_finer = [], [], []
     step = max(1, (1 << 18) // (h * w))  # as in initialise_masks: a few patches per call
     for i in range(0, n, step):
         col = keras.ops.convert_to_numpy(enc.hypercolumn(scaled[i : i + step]))
@@ -221,17 +239,30 @@ def _refine_multiscale(
             if r == choice.pool:
                 logits = box_mean(col @ choice.kernel + choice.bias, r)
                 init.append(keras.ops.convert_to_numpy(logits)[:, ::stride, ::stride].argmax(-1))
+                if finer is not None:
+                    logits = box_mean(col @ finer.kernel + finer.bias, r)
+                    init_finer.append(keras.ops.convert_to_numpy(logits)[:, ::stride, ::stride].argmax(-1))
         feats.append(np.concatenate(parts, -1))
     d = x[enc.scales[0]].shape[1]
     kernel = np.zeros((d, k * len(enc.scales)))
     bias = np.zeros(k * len(enc.scales))
     labels0 = np.concatenate(init)
+    radius = max(1, MODE_RADIUS // stride)
+    if finer is not None:
+        many = np.concatenate(init_finer)
+        kk = finer.kernel.shape[1]
+        if len(np.unique(many)) == kk:  # else (a cluster too rare for the grid) start from the k clusters
+            feats_all = np.concatenate(feats)
+            try:
+                _, _, refined, _ = spatial_refine(feats_all, many, kk, radius=radius, seed=seed)
+                labels0 = ward_merge(feats_all, refined, k, seed=seed)
+            except ValueError:  # a cluster missed by the pixels drawn to fit: start from the k clusters
+                pass
     if len(np.unique(labels0)) < k:  # a class too rare to show on the grid: keep the view's head
         s = enc.scales.index(choice.pool)
         kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
     else:
         feats_all = np.concatenate(feats)
-        radius = max(1, MODE_RADIUS // stride)
         weights, b, _, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed)
         if cut:
             trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius, edges=first)

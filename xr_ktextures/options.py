@@ -253,6 +253,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "seed_textures": ("ablation", "seed_textures"),
     "scaled_head": ("ablation", "scaled_head"),
     "normalized_cut": ("ablation", "normalized_cut"),
+    "overcluster": ("ablation", "overcluster"),
 }
 """Where each flat option of the 0.2 ``KTextures`` constructor lives now: ``(group, field)``.
 

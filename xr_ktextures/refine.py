@@ -14,7 +14,16 @@ import numpy as np
 
 from .cluster import TEXTURE_DIMS, _standardiser, _whitened_pca
 
-__all__ = ["CUT_BUDGET", "CUT_STEPS", "MODE_RADIUS", "multiscale_space", "normalized_cut", "spatial_refine"]
+__all__ = [
+    "CUT_BUDGET",
+    "CUT_STEPS",
+    "MODE_RADIUS",
+    "OVERCLUSTER",
+    "multiscale_space",
+    "normalized_cut",
+    "spatial_refine",
+    "ward_merge",
+]
 
 
 def multiscale_space(pooled: dict[int, np.ndarray], first: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -384,3 +393,80 @@ def normalized_cut(
             m2 += 0.001 * g * g
             a -= learning_rate * (m1 / (1 - 0.9**t)) / (np.sqrt(m2 / (1 - 0.999**t)) + 1e-8)
     return params[0], params[1], losses
+
+
+OVERCLUSTER = 2
+"""With the over-clustering ablation (``_ablation={"overcluster": True}``), the first
+clustering finds this many times k clusters in the chosen view; they are refined over
+every radius and merged to k by :func:`ward_merge` (measured, not adopted:
+``docs/quality.md``)."""
+
+
+def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int = 60_000, seed: int = 0) -> np.ndarray:
+    """Merge clusters to ``k`` by Ward's criterion in the discriminant space of the clusters.
+
+    The space is that of scikit-learn's linear discriminant analysis fitted to the
+    clusters (distances in units of the pooled within-cluster spread, so no feature weighs
+    by its scale); each merge joins the pair whose union raises the within-cluster sum of
+    squares least, ``n_a n_b / (n_a + n_b) |m_a - m_b|^2``. Written by hand because
+    scikit-learn's and SciPy's Ward clusterings take the points themselves (here 60 000,
+    quadratic in memory), while merging K weighted centroids is a few lines.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(..., d)`` features.
+    labels : numpy.ndarray
+        Cluster of each pixel, ``0..K-1`` with every cluster present, same leading shape.
+    k : int
+        Number of clusters after merging (``<= K``).
+    pixels : int
+        Pixels drawn to fit the discriminant space and the centroids.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels in ``0..k-1``, same shape as ``labels``; merged clusters keep the lowest id's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.concatenate([rng.normal(0, 1, (200, 2)), rng.normal(8, 1, (200, 2))])
+    >>> over = np.repeat([0, 1, 2, 3], 100)  # two clusters per blob
+    >>> np.unique(ward_merge(x, over, 2).reshape(2, 200), axis=1).tolist()
+    [[0], [1]]
+    """
+    import warnings
+
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    x = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    y = np.asarray(labels).ravel()
+    big = int(y.max()) + 1
+    idx = np.random.default_rng(seed).choice(len(y), min(pixels, len(y)), replace=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collinear features: the shrinkage handles them
+        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-3).fit(x[idx], y[idx])
+    z, yi = lda.transform(x[idx]), y[idx]
+    n = np.bincount(yi, minlength=big).astype(np.float64)
+    if (n == 0).any():
+        raise ValueError("ward_merge needs every cluster among the drawn pixels.")
+    mu = np.stack([z[yi == j].mean(0) for j in range(big)])
+    group = np.arange(big)
+    alive = np.ones(big, bool)
+    for _ in range(big - k):
+        live = np.flatnonzero(alive)
+        d2 = ((mu[live, None] - mu[None, live]) ** 2).sum(-1)
+        cost = n[live, None] * n[None, live] / (n[live, None] + n[None, live]) * d2
+        cost[np.diag_indices(len(live))] = np.inf
+        a, b = np.unravel_index(np.argmin(cost), cost.shape)
+        i, j = live[min(a, b)], live[max(a, b)]
+        mu[i] = (n[i] * mu[i] + n[j] * mu[j]) / (n[i] + n[j])
+        n[i] += n[j]
+        alive[j] = False
+        group[group == j] = i
+    lut = np.searchsorted(np.flatnonzero(alive), group)
+    return lut[np.asarray(labels)]

@@ -67,6 +67,7 @@ def train(
                 rounds=mask.cluster_rounds,
                 auto_context=net.auto_context,
                 cut=ablation.normalized_cut,
+                over=ablation.overcluster,
             )
             if scores is not None:
                 net.context_scores = scores
