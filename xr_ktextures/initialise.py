@@ -209,7 +209,9 @@ def _refine_multiscale(
     refinement at ``k`` starts from the merged labels. A k-means of one view tends to split
     one broad class and lump two close ones; with more clusters the close classes fall
     apart, the refinement over every radius finds what separates them, and Ward's merges
-    in that discriminant space join the pieces of the broad class (``docs/quality.md``).
+    in that discriminant space join the pieces of the broad class. An ablation, not the
+    default: Ward's criterion makes small clusters cheap to merge, and on mosaics whose
+    classes cover uneven areas it merged small classes (``docs/quality.md``).
 
     The patches' hypercolumns are averaged at every radius of the head and read on a grid
     of every second pixel (label maps, for the neighbourhood vote), in the space of
