@@ -88,7 +88,7 @@ def uneven_voronoi(alpha: float):
 
 
 def run(
-    mosaic, family: str, layout: int, draw: int, edges: bool = True, over: int = 2
+    mosaic, family: str, layout: int, draw: int, edges: bool = True, over: int = 1
 ) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
@@ -145,7 +145,6 @@ def main() -> None:
     unknown = sorted(set(families) - set(mosaic.FAMILIES))
     if unknown:
         raise SystemExit(f"unknown families {unknown}; choose from {sorted(mosaic.FAMILIES)}")
-    over = args.overcluster or 1
     print(machine())
     sums = {}
     for draw in args.draws:
@@ -153,7 +152,8 @@ def main() -> None:
         for family in families:
             for layout in args.layouts:
                 t0 = time.perf_counter()
-                first, refined, cut, view = run(mosaic, family, layout, draw, not args.every_neighbour, over)
+                edges = not args.every_neighbour
+                first, refined, cut, view = run(mosaic, family, layout, draw, edges, args.overcluster)
                 total += (refined, cut)
                 print(
                     f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} cut={cut:.3f} "

@@ -249,12 +249,12 @@ def _refine_multiscale(
     kernel = np.zeros((d, k * len(enc.scales)))
     bias = np.zeros(k * len(enc.scales))
     labels0 = np.concatenate(init)
+    feats_all = np.concatenate(feats)
     radius = max(1, MODE_RADIUS // stride)
     if finer is not None:
         many = np.concatenate(init_finer)
         kk = finer.kernel.shape[1]
         if len(np.unique(many)) == kk:  # else (a cluster too rare for the grid) start from the k clusters
-            feats_all = np.concatenate(feats)
             try:
                 _, _, refined, _ = spatial_refine(feats_all, many, kk, radius=radius, seed=seed)
                 labels0 = ward_merge(feats_all, refined, k, seed=seed)
@@ -264,7 +264,6 @@ def _refine_multiscale(
         s = enc.scales.index(choice.pool)
         kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
     else:
-        feats_all = np.concatenate(feats)
         weights, b, _, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed)
         if cut:
             trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius, edges=first)

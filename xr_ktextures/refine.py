@@ -469,4 +469,4 @@ def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int 
         alive[j] = False
         group[group == j] = i
     lut = np.searchsorted(np.flatnonzero(alive), group)
-    return lut[np.asarray(labels)]
+    return lut[y].reshape(np.shape(labels))
