@@ -115,7 +115,7 @@ def initialise_masks(
         scores, start = choice.scores, f"{choice.view}@{choice.pool}"
         if enc.scales:
             finer = None
-            if over and OVERCLUSTER > 1:  # the same view, more clusters: merged back to k below
+            if over:  # the same view, more clusters: merged back to k below
                 same = [(choice.view, choice.pool)]
                 finer = choose_view(x, first, OVERCLUSTER * k, seed=seed, rounds=rounds, candidates=same)
             kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer)
@@ -252,14 +252,12 @@ def _refine_multiscale(
     feats_all = np.concatenate(feats)
     radius = max(1, MODE_RADIUS // stride)
     if finer is not None:
-        many = np.concatenate(init_finer)
-        kk = finer.kernel.shape[1]
-        if len(np.unique(many)) == kk:  # else (a cluster too rare for the grid) start from the k clusters
-            try:
-                _, _, refined, _ = spatial_refine(feats_all, many, kk, radius=radius, seed=seed)
-                labels0 = ward_merge(feats_all, refined, k, seed=seed)
-            except ValueError:  # a cluster missed by the pixels drawn to fit: start from the k clusters
-                pass
+        try:
+            many = np.concatenate(init_finer)
+            _, _, refined, _ = spatial_refine(feats_all, many, finer.kernel.shape[1], radius=radius, seed=seed)
+            labels0 = ward_merge(feats_all, refined, k, seed=seed)
+        except ValueError:  # a cluster absent from the grid or the pixels drawn to fit: start from the k clusters
+            pass
     if len(np.unique(labels0)) < k:  # a class too rare to show on the grid: keep the view's head
         s = enc.scales.index(choice.pool)
         kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
