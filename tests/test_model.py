@@ -263,7 +263,11 @@ def test_unfitted_model_refuses_to_predict_and_simulate() -> None:
         (np.zeros((4, 40, 40, 3), np.float32), r"\(N, H, W, 4\)"),
         (np.zeros((40, 40, 4), np.float32), r"\(N, H, W, 4\)"),
         (np.zeros((4, 20, 20, 4), np.float32), "smaller than patch_size"),
-        (np.full((4, 40, 40, 4), np.nan, np.float32), "NaN or inf"),
+        (np.full((4, 40, 40, 4), np.nan, np.float32), "100% of the patches' pixels are NaN or inf"),
+        (
+            np.where(np.arange(40) % 3 == 0, np.float32(1), np.inf)[None, :, None, None] * np.ones((4, 1, 40, 4)),
+            "at most half may be gaps",
+        ),
     ],
 )
 def test_fit_rejects_bad_patches_before_training(bad, match) -> None:
@@ -516,3 +520,13 @@ def test_the_training_loop_gives_callbacks_every_step_and_honours_stop_training(
     m = KTextures(k=2, seed=0, mask={"cluster_init": False})
     m.fit(patches, steps=5, batch_size=2, patch_size=32, verbose=0, callbacks=[StopAfterTwo()])
     assert int(m.network.optimizer.iterations) == 2
+
+
+def test_fit_fills_a_few_gaps_and_scales_by_the_valid_values(patches: np.ndarray) -> None:
+    gappy = patches.copy()
+    gappy[:, ::7, ::5] = np.nan  # 3 % of the pixels
+    m = KTextures(k=2, seed=0).fit(gappy, steps=1, batch_size=2, patch_size=32, verbose=0)
+    mean = keras.ops.convert_to_numpy(m.network.scaler.mean)
+    np.testing.assert_allclose(mean, np.nanmean(gappy, axis=(0, 1, 2)), rtol=1e-5)  # not pulled by the fill
+    labels = m.predict(gappy[0])
+    assert (labels[::7, ::5] == NODATA).all() and (labels != NODATA).sum() == labels.size - 7 * 10

@@ -53,8 +53,11 @@ def fit(
 ) -> KTextures:
     """Fit a k-textures model on a random sample of the cube's chunks.
 
-    Only the sampled chunk windows are computed (in one ``dask.compute``); patches
-    holding any NaN or nodata pixel are skipped.
+    Only the sampled chunk windows are computed (in one ``dask.compute``). Patches
+    with at most 5 % NaN or nodata pixels are taken (where every window has more, up
+    to half, with a warning); those gaps are filled from the valid values around them
+    for training, as :func:`segment` fills them for their neighbours, and left out of
+    the clustering.
 
     Parameters
     ----------
@@ -78,9 +81,9 @@ def fit(
         sampled chunk: the cluster initialisation reads features at pixels at least
         ``halo`` from a patch edge, and needs patches much wider than ``2 * halo`` to see
         enough of the image (``docs/quality.md``). Identical patch positions in a window
-        are kept once. Where nodata/NaN leaves no such window (an image barely larger
-        than ``sample_size`` with a NaN edge), smaller windows, down to ``patch_size``,
-        are sampled with a warning.
+        are kept once. Where nodata/NaN leaves no such window with at most 5 % gaps
+        (an image barely larger than ``sample_size`` with a wide NaN edge), smaller
+        windows, down to ``patch_size``, are sampled with a warning.
     steps, batch_size : int
         Training budget (see :meth:`KTextures.fit`).
     seed : int

@@ -24,6 +24,7 @@ from dask.base import tokenize
 
 from ._cache import CACHE
 from ._errors import InputError
+from ._nodata import FILL_RADIUS
 
 __all__ = ["ModelHandle", "apply_model", "get_model"]
 
@@ -202,7 +203,6 @@ def apply_model(
     >>> out.dtype, out.chunks
     (dtype('uint8'), ((30, 30), (30, 30)))
     """
-    halo = model.halo
     if not isinstance(data, dsa.Array):
         a = np.asarray(data)
         lead = a.shape[:-3]
@@ -214,10 +214,14 @@ def apply_model(
         return out.reshape((*lead, *out.shape[1:]))
 
     ny, nx = data.shape[-3], data.shape[-2]
+    # the overlap: the model's context, and around it the pixels that fill a gap in it
+    # (fill_gaps), so that a block labels its interior exactly as the whole image would
+    halo = model.halo + FILL_RADIUS
     if min(ny, nx) <= halo:
         raise InputError(
-            f"the image is {ny}x{nx} px but the model's context radius (halo) is {halo} px; "
-            "segment images larger than the halo, or pass a numpy-backed array."
+            f"the image is {ny}x{nx} px but the model's context radius (halo) is {model.halo} px "
+            f"(+{FILL_RADIUS} px to fill gaps); segment images larger than {halo} px, or pass a "
+            "numpy-backed array."
         )
     out_chunks = data.chunks
     chunks = list(data.chunks)

@@ -35,6 +35,7 @@ def initialise_masks(
     pixels: int = 60_000,
     cut: bool = True,
     over: bool = False,
+    valid: np.ndarray | None = None,
 ) -> tuple[dict[str, float] | None, str]:
     """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
 
@@ -75,6 +76,10 @@ def initialise_masks(
         ``k`` clusters, refine them over every radius and merge them to ``k`` by
         :func:`ward_merge` before the refinement at ``k`` (an ablation, not the default:
         ``docs/quality.md``).
+    valid : numpy.ndarray, optional
+        ``(N, H, W)`` bool: False at pixels that were gaps (filled before scaling); they
+        are left out of the sampled pixels. The refinement's label maps still hold them,
+        filled from their neighbours.
 
     Returns
     -------
@@ -103,6 +108,9 @@ def initialise_masks(
         col = keras.ops.convert_to_numpy(enc.hypercolumn(batch) if enc.pool else enc.features(batch))
         for j in range(len(batch)):
             ys, xs = rng.integers(m, h - m, per), rng.integers(m, w - m, per)
+            if valid is not None:  # gaps dropped: the same draws, so gap-free fits are unchanged
+                keep = valid[i + j, ys, xs]
+                ys, xs = ys[keep], xs[keep]
             for r, f in window_means(col[j], ys, xs, radii).items():
                 pooled[r].append(f)
             colours.append(batch[j, ys, xs])

@@ -21,7 +21,7 @@ from keras import ops
 
 from ._ablation import Ablation, as_ablation
 from ._errors import InputError, NotFittedError
-from ._nodata import NODATA, invalid_pixels
+from ._nodata import NODATA, fill_gaps, invalid_pixels
 from .network import KTexturesNet
 from .noise import position_noise
 from .options import FLAT_NAMES, LossOptions, MaskOptions, TextureOptions, as_options, moved_option_message
@@ -264,7 +264,11 @@ class KTextures:
         Parameters
         ----------
         patches : numpy.ndarray
-            ``(N, H, W, bands)`` finite values, ``H, W >= patch_size``.
+            ``(N, H, W, bands)``, ``H, W >= patch_size``. A pixel with a non-finite band
+            (NaN: a gap, as :func:`xr_ktextures.fit` samples them) is filled from the
+            valid values around it, as :meth:`predict` fills gaps for their neighbours
+            (``xr_ktextures._nodata.fill_gaps``), and left out of the cluster initialisation's pixel sample; at
+            most half of the pixels may be gaps.
         steps : int
             Optimisation steps of the textures and the mask head (0: the cluster
             initialisation only). Measured fit times against k: ``docs/scaling.md``.
@@ -287,8 +291,8 @@ class KTextures:
         Raises
         ------
         InputError
-            If ``patches`` has the wrong shape, band count, or non-finite values, or an
-            option is out of range.
+            If ``patches`` has the wrong shape or band count, more than half of its
+            pixels are gaps, or an option is out of range.
         """
         train(
             self.network,
@@ -326,8 +330,7 @@ class KTextures:
         a = a.astype(np.float32, copy=False)
         invalid = invalid_pixels(a)
         if invalid.any():
-            mean = keras.ops.convert_to_numpy(self.network.scaler.mean).astype(np.float32)
-            a = np.where(np.isfinite(a), a, mean)
+            a = fill_gaps(a, keras.ops.convert_to_numpy(self.network.scaler.mean))
         h = self.halo
         if pad:
             a = np.pad(a, ((0, 0), (h, h), (h, h), (0, 0)), mode="symmetric")
@@ -340,8 +343,8 @@ class KTextures:
         ----------
         x : numpy.ndarray
             ``(H, W, bands)`` or ``(N, H, W, bands)``. Pixels with any non-finite band
-            get :data:`~xr_ktextures.NODATA`; they are filled with the band mean for their
-            neighbours.
+            get :data:`~xr_ktextures.NODATA`; for their neighbours they are filled from the
+            valid values around them (``xr_ktextures._nodata.fill_gaps``).
         pad : bool
             True: mirror-pad by :attr:`halo` first (whole images). False: ``x`` already
             carries its context (a chunk with overlap); the outer ``halo`` ring of the

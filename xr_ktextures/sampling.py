@@ -1,8 +1,11 @@
 """Training patches from a sample of chunks: only the sampled windows are ever computed.
 
 Windows are laid on the array's own chunk grid (over time too), a random subset is
-chosen, computed in one ``dask.compute`` call, and cut into patches; patches with any
-nodata/NaN pixel are skipped. numpy-backed arrays are treated as one chunk per step.
+chosen, computed in one ``dask.compute`` call, and cut into patches. Patches with more
+than :data:`MAX_FILLED` of their pixels nodata/NaN are skipped; the nodata pixels of the
+others come back as NaN, for :meth:`~xr_ktextures.KTextures.fit` to fill and to leave out of
+its clustering (scattered cloud-mask or sensor gaps leave no window wholly clean).
+numpy-backed arrays are treated as one chunk per step.
 """
 
 from __future__ import annotations
@@ -17,7 +20,18 @@ from ._errors import InputError
 from ._nodata import invalid_pixels
 from .geo import CubeInfo
 
-__all__ = ["sample_patches"]
+__all__ = ["MAX_FILLED", "sample_patches"]
+
+MAX_FILLED = 0.05
+"""Largest share of nodata/NaN pixels a sampled patch may hold without a warning.
+
+A bound on what the fit fills in, not a tuned constant: a patch is first sought with at
+most this share (smaller patches are tried before more gaps are accepted); where none
+has so few (gaps in every window), patches with up to :data:`MAX_FILLED_FALLBACK` are
+taken, with a warning."""
+
+MAX_FILLED_FALLBACK = 0.5
+"""The share of nodata/NaN pixels above which a patch is never used."""
 
 _MIN_PATCH = 32  # the smallest patch_size KTextures.fit accepts (training.check_patch_size)
 
@@ -71,21 +85,24 @@ def sample_patches(
     max_window : int
         Largest window side read from one chunk (bounds memory with huge chunks).
     min_size : int, optional
-        When no window holds a ``patch_size`` patch free of nodata/NaN (e.g. an image
-        barely larger than a patch with a NaN edge), retry on the same windows with
-        patches 3/4 the size, down to ``min_size``, and warn. Default: no fallback.
+        When no window holds a ``patch_size`` patch with at most :data:`MAX_FILLED` of
+        its pixels nodata/NaN (e.g. an image barely larger than a patch with a NaN edge),
+        retry on the same windows with patches 3/4 the size, down to ``min_size``, and
+        warn. Default: no fallback. Where no size finds one, patches with up to
+        :data:`MAX_FILLED_FALLBACK` nodata are taken, with a warning.
     seed : int
         Seed of the random choice of windows and patches.
 
     Returns
     -------
     numpy.ndarray
-        ``float32`` patches without any NaN or nodata pixel.
+        ``float32`` patches; their few nodata pixels (every band) are NaN.
 
     Raises
     ------
     InputError
-        If the image is smaller than ``patch_size``, or every sampled patch holds nodata.
+        If the image is smaller than ``patch_size``, or every sampled patch is more than
+        :data:`MAX_FILLED_FALLBACK` nodata.
 
     Examples
     --------
@@ -124,35 +141,62 @@ def sample_patches(
     sizes = [patch_size]
     while min_size is not None and sizes[-1] > min_size:  # fall back in 3/4 steps to min_size
         sizes.append(max(min_size, sizes[-1] * 3 // 4))
-    arrays = [np.asarray(w, dtype=np.float32) for w in windows]
-    # summed-area tables: O(1) "any bad pixel in this patch" per candidate position
-    sats = [np.pad(invalid_pixels(w, nodata).cumsum(0).cumsum(1), ((1, 0), (1, 0))) for w in arrays]
-    for size in sizes:
-        patches = _valid_patches(arrays, sats, size, patches_per_chunk, rng)
+    arrays, sats = [], []
+    for w in windows:
+        a = np.asarray(w, dtype=np.float32)
+        bad = invalid_pixels(a, nodata)
+        if bad.any():  # a copy: a numpy input's own values stay as they are
+            a = np.where(bad[..., None], np.float32(np.nan), a)
+        arrays.append(a)
+        # summed-area tables: O(1) "how many bad pixels in this patch" per candidate position
+        sats.append(np.pad(bad.cumsum(0).cumsum(1), ((1, 0), (1, 0))))
+    patches: list[np.ndarray] = []
+    for share in (MAX_FILLED, MAX_FILLED_FALLBACK):  # fewer gaps first, then larger patches
+        for size in sizes:
+            patches = _valid_patches(arrays, sats, size, patches_per_chunk, rng, share)
+            if patches:
+                break
         if patches:
             break
     if not patches:
         raise InputError(
-            f"all {len(windows) * patches_per_chunk} sampled patches contain nodata/NaN "
-            f"(nodata={nodata}); sample more chunks (n_chunks=...), use a smaller patch_size, "
-            "or check that the input holds valid data."
+            f"all {len(windows) * patches_per_chunk} sampled patches are more than "
+            f"{MAX_FILLED_FALLBACK:.0%} nodata/NaN (nodata={nodata}); sample more chunks (n_chunks=...), "
+            "use a smaller patch_size, or check that the input holds valid data."
         )
-    if size != patch_size:
+    out = np.stack(patches)
+    if share > MAX_FILLED:
+        filled = float(np.isnan(out[..., 0]).mean())
         warnings.warn(
-            f"no {patch_size} px sample window free of nodata/NaN was found in the {len(windows)} sampled "
-            f"windows; sampled {size} px windows instead. Smaller windows can lower the clustering "
-            "quality (docs/quality.md); sample more chunks (n_chunks=...) or pass a smaller "
-            "sample_size to silence this.",
+            f"every sampled {patch_size} px window is more than {MAX_FILLED:.0%} nodata/NaN; fit uses "
+            f"{len(out)} {size} px patches of which {filled:.0%} of the pixels are nodata (filled from "
+            "their neighbours for training, left out of the clustering). Fewer gaps give a better "
+            "clustering: sample more chunks (n_chunks=...) or a date or area with fewer gaps.",
             UserWarning,
             stacklevel=3,
         )
-    return np.stack(patches)
+    elif size != patch_size:
+        warnings.warn(
+            f"no {patch_size} px sample window at most {MAX_FILLED:.0%} nodata/NaN was found in the "
+            f"{len(windows)} sampled windows; sampled {size} px windows instead. Smaller windows can "
+            "lower the clustering quality (docs/quality.md); sample more chunks (n_chunks=...) or "
+            "pass a smaller sample_size to silence this.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return out
 
 
 def _valid_patches(
-    arrays: list[np.ndarray], sats: list[np.ndarray], size: int, per_window: int, rng: np.random.Generator
+    arrays: list[np.ndarray],
+    sats: list[np.ndarray],
+    size: int,
+    per_window: int,
+    rng: np.random.Generator,
+    share: float = 0.0,
 ) -> list[np.ndarray]:
-    """Up to ``per_window`` random ``size`` px patches per window that hold no bad pixel."""
+    """Up to ``per_window`` random ``size`` px patches per window with at most ``share`` bad pixels."""
+    most = int(share * size * size)
     patches = []
     for w, sat in zip(arrays, sats):
         h, wd = w.shape[:2]
@@ -163,7 +207,7 @@ def _valid_patches(
         # a window no larger than a patch offers one position: keep each position once
         for y, x in dict.fromkeys(zip(ys.tolist(), xs.tolist())):
             y2, x2 = y + size, x + size
-            if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] == 0:
+            if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] <= most:
                 patches.append(w[y:y2, x:x2])
     return patches
 

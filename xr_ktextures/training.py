@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from ._errors import InputError
+from ._nodata import fill_gaps, invalid_pixels
 from ._progress import log_timing, logger
 from ._validate import check_int, is_int
 from .devices import seed_backend
@@ -43,8 +44,16 @@ def train(
     check_int("batch_size", batch_size, 1)
     seed_backend(net.seed)
     data = patches.astype(np.float32, copy=False)
-    mean = data.mean(axis=(0, 1, 2), dtype=np.float64)
-    std = data.std(axis=(0, 1, 2), dtype=np.float64)
+    gaps = invalid_pixels(data)
+    if gaps.any():  # statistics of the valid values; gaps filled as predict fills them
+        data = np.where(np.isfinite(data), data, np.float32(np.nan))
+        mean = np.nanmean(data, axis=(0, 1, 2), dtype=np.float64)
+        std = np.nanstd(data, axis=(0, 1, 2), dtype=np.float64)
+        data = fill_gaps(data, mean)
+        logger.info("%.1f %% of the patches' pixels are gaps: filled from their neighbours", 100 * gaps.mean())
+    else:
+        mean = data.mean(axis=(0, 1, 2), dtype=np.float64)
+        std = data.std(axis=(0, 1, 2), dtype=np.float64)
     std = np.where(std > 1e-6 * np.maximum(np.abs(mean), 1.0), std, 1.0)
     net.scaler.set_statistics(mean, std)
 
@@ -68,6 +77,7 @@ def train(
                 auto_context=net.auto_context,
                 cut=ablation.normalized_cut,
                 over=ablation.overcluster,
+                valid=~gaps if gaps.any() else None,
             )
             if scores is not None:
                 net.context_scores = scores
@@ -114,7 +124,12 @@ def check_patches(patches: Any, bands: int, patch_size: Any) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
         raise InputError(f"patches must be real numbers, got dtype {a.dtype}.")
     if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-        raise InputError("patches contain NaN or inf; drop or fill nodata before fitting.")
+        gaps = invalid_pixels(a)
+        if gaps.mean() > 0.5:
+            raise InputError(
+                f"{gaps.mean():.0%} of the patches' pixels are NaN or inf (at most half may be gaps, "
+                "which fit fills); pass patches with fewer gaps."
+            )
     return a
 
 
