@@ -347,3 +347,20 @@ def test_sampled_patches_keep_a_few_gaps_as_nan_pixels() -> None:
     assert 0 < gap[..., 0].mean() <= MAX_FILLED
     assert (gap == gap[..., :1]).all() and (patches != -9999).all()  # whole pixels NaN, the sentinel gone
     np.testing.assert_array_equal(sentinel.values, before)  # the user's numpy array is not written to
+
+
+def test_each_block_reaches_the_model_with_its_halo_alone(cube, model, monkeypatch) -> None:
+    # the gaps' fill ring is cut before the model: a chunk plus 2 x halo is what the engine
+    # tiles (one extra ring made every 1024 px chunk four 1024 px tiles)
+    seen = []
+    predict = xk.KTextures.predict
+
+    def spy(self, x, **kw):
+        seen.append(np.shape(x)[1:3])
+        return predict(self, x, **kw)
+
+    monkeypatch.setattr(xk.KTextures, "predict", spy)
+    speckled, _ = _speckled(0.05, seed=4)
+    with dask.config.set(scheduler="sync"):
+        xk.segment(speckled.chunk({"y": 48, "x": 56}), model).compute()
+    assert model.halo < 48 and set(seen) == {(48 + 2 * model.halo, 56 + 2 * model.halo)}

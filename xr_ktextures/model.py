@@ -267,8 +267,8 @@ class KTextures:
             ``(N, H, W, bands)``, ``H, W >= patch_size``. A pixel with a non-finite band
             (NaN: a gap, as :func:`xr_ktextures.fit` samples them) is filled from the
             valid values around it, as :meth:`predict` fills gaps for their neighbours
-            (``xr_ktextures._nodata.fill_gaps``), and left out of the cluster initialisation's pixel sample; at
-            most half of the pixels may be gaps.
+            (``xr_ktextures._nodata.fill_gaps``), and left out of the cluster
+            initialisation's pixel sample; at most half of the pixels may be gaps.
         steps : int
             Optimisation steps of the textures and the mask head (0: the cluster
             initialisation only). Measured fit times against k: ``docs/scaling.md``.
@@ -330,11 +330,21 @@ class KTextures:
         a = a.astype(np.float32, copy=False)
         invalid = invalid_pixels(a)
         if invalid.any():
-            a = fill_gaps(a, keras.ops.convert_to_numpy(self.network.scaler.mean))
+            a = self._fill_gaps(a)
         h = self.halo
         if pad:
             a = np.pad(a, ((0, 0), (h, h), (h, h), (0, 0)), mode="symmetric")
         return engine(a, h), a, invalid, single
+
+    def _fill_gaps(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (bands last) with each non-finite value filled as fit and predict fill gaps.
+
+        The mean of the valid values of its band within 2 px, else the band mean of
+        the training patches (``xr_ktextures._nodata.fill_gaps``). The pixels around a gap
+        are labelled from these values; the gap itself is nodata.
+        """
+        self._require_fitted()
+        return fill_gaps(np.asarray(x, np.float32), keras.ops.convert_to_numpy(self.network.scaler.mean))
 
     def predict(self, x: np.ndarray, *, pad: bool = True, device: str | None = None, tile: int | None = None) -> Any:
         """Labels for images of any size.
