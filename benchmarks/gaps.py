@@ -1,16 +1,16 @@
-"""Quality on images with gaps: scattered NaN pixels (a cloud-mask speckle) and striped gaps.
+"""Quality on images with gaps: scattered NaN pixels (a cloud-mask speckle), striped gaps and clouds.
 
-Real cubes rarely have a window free of nodata: cloud masks leave scattered pixels,
-Landsat 7's scan-line corrector leaves stripes. ``fit`` samples windows with a few gaps
-(at most ``sampling.MAX_FILLED`` of their pixels without a warning), fills them from their
-neighbours (``_nodata.fill_gaps``) and leaves them out of the clustering; ``segment``
+Real cubes rarely have a window free of nodata: masked clouds leave blobs, cloud masks
+scattered pixels, Landsat 7's scan-line corrector stripes. ``fit`` samples windows with
+gaps (at most ``sampling.MAX_FILLED`` of their pixels without a warning), fills them from
+their neighbours (``_nodata.fill_gaps``) and leaves them out of the clustering; ``segment``
 fills them the same way for their neighbours and labels them nodata. This script scores
 the default on a mosaic family with gaps of several kinds against the same image without
 them (ARI on the valid pixels; each gap pattern drawn ``--patterns`` times).
 
 Usage (from the project root; needs ``pip install -e ".[bench]"``)::
 
-    python benchmarks/gaps.py                         # rgbn, 2 % and 20 % speckle, 20 % stripes
+    python benchmarks/gaps.py                         # rgbn, 2 % and 20 % speckle, 20 % stripes, 20 % clouds
     python benchmarks/gaps.py --family fields --patterns 3
 """
 
@@ -33,7 +33,8 @@ BANDS = ["red", "green", "blue", "nir"]
 
 
 def gaps(kind: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A boolean gap mask: ``speckle2``/``speckle20`` (random pixels) or ``stripes20`` (slanted 8 px stripes)."""
+    """A boolean gap mask: ``speckle2``/``speckle20`` (random pixels), ``stripes20`` (slanted 8 px
+    stripes) or ``clouds20`` (20 % in blobs: white noise smoothed over ~12 px, its top fifth)."""
     if kind == "none":
         return np.zeros(shape, bool)
     if kind.startswith("speckle"):
@@ -41,6 +42,11 @@ def gaps(kind: str, shape: tuple[int, int], rng: np.random.Generator) -> np.ndar
     if kind == "stripes20":
         yy, xx = np.mgrid[: shape[0], : shape[1]]
         return ((yy + xx // 4 + int(rng.integers(0, 40))) % 40) < 8
+    if kind == "clouds20":
+        from scipy.ndimage import gaussian_filter
+
+        field = gaussian_filter(rng.standard_normal(shape), 12, mode="wrap")
+        return field > np.quantile(field, 0.8)
     raise ValueError(f"unknown gap kind {kind!r}")
 
 
@@ -51,7 +57,7 @@ def main() -> None:
     ap.add_argument("--layout", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--patterns", type=int, default=3, help="gap patterns drawn per kind")
-    ap.add_argument("--kinds", nargs="+", default=["none", "speckle2", "speckle20", "stripes20"])
+    ap.add_argument("--kinds", nargs="+", default=["none", "speckle2", "speckle20", "stripes20", "clouds20"])
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
     img, truth = mosaic.mosaic(args.family, seed=args.layout)

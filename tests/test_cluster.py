@@ -232,6 +232,36 @@ def test_edge_weights_tie_a_pixel_to_neighbours_of_its_colour_only() -> None:
     np.testing.assert_allclose(weights[(2, 2)][0, 3, 3], weights[(-2, -2)][0, 5, 5])  # symmetric pairs
 
 
+@pytest.mark.parametrize("edges", [0, 1])
+def test_refinement_and_cut_do_not_read_the_gaps(edges: int) -> None:
+    # the gaps' features are made up (filled pixels): whatever they hold, the refined and
+    # the trained heads are the same, and so are the labels of the valid pixels
+    from xr_ktextures.refine import normalized_cut, spatial_refine
+
+    rng = np.random.default_rng(7)
+    truth = np.zeros((2, 40, 40), int)
+    truth[:, :, 20:] = 1
+    f = rng.normal(0, 1, (2, 40, 40, 3))
+    f[..., 0] += 3.0 * truth
+    labels = np.where(rng.random(truth.shape) < 0.2, 1 - truth, truth)
+    valid = rng.random(truth.shape) > 0.3
+    other, other_labels = f.copy(), labels.copy()
+    other[~valid] = rng.normal(5, 3, (int((~valid).sum()), 3))  # other made-up values in the gaps
+    other_labels[~valid] = 0
+    w1, b1, lab1, _ = spatial_refine(f, labels, 2, radius=3, seed=0, valid=valid)
+    w2, b2, lab2, _ = spatial_refine(other, other_labels, 2, radius=3, seed=0, valid=valid)
+    np.testing.assert_allclose(w1, w2, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(b1, b2, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(lab1[valid], lab2[valid])
+    assert (lab1[valid] == truth[valid]).mean() > 0.9
+    k1, c1, _ = normalized_cut(f, w1, b1, radius=3, steps=20, edges=edges, valid=valid)
+    k2, c2, _ = normalized_cut(other, w1, b1, radius=3, steps=20, edges=edges, valid=valid)
+    np.testing.assert_allclose(k1, k2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c1, c2, rtol=1e-5, atol=1e-6)
+    k3, _, _ = normalized_cut(other, w1, b1, radius=3, steps=20, edges=edges)  # the gaps read: another head
+    assert np.abs(k3 - k1).max() > 1e-3
+
+
 def test_normalized_cut_learns_to_read_the_smoother_feature() -> None:
     from scipy.ndimage import uniform_filter
 

@@ -179,13 +179,17 @@ def test_a_nan_edge_on_an_image_barely_larger_than_the_window_falls_back_with_a_
     img = rng.random((4, 100, 130), dtype=np.float32)
     img[:, :10, :] = np.nan  # a NaN edge: every 100 px window is 10 % gaps
     da, info = describe(xr.DataArray(img, dims=("band", "y", "x")))
-    with pytest.warns(UserWarning, match=r"every sampled 100 px window is more than 5% nodata.*10% of the pixels"):
-        gappy = sample_patches(da, info, n_chunks=2, patches_per_chunk=4, patch_size=100)
-    assert gappy.shape[1:] == (100, 100, 4) and np.isnan(gappy[:, :10]).all() and np.isfinite(gappy[:, 10:]).all()
-    with pytest.warns(UserWarning, match="no 100 px sample window at most 5% nodata/NaN.*sampled 75 px"):
-        patches = sample_patches(da, info, n_chunks=2, patches_per_chunk=4, patch_size=100, min_size=32)
-    assert patches.shape[1:] == (75, 75, 4) and np.isnan(patches[..., 0]).mean() <= 0.05  # fewer gaps first
-    with pytest.warns(UserWarning, match="sampled 75 px windows"):  # fit's default sample_size is the image's 100 px
+    for min_size in (None, 32):  # wide patches with gaps before smaller ones
+        with pytest.warns(UserWarning, match=r"every sampled 100 px window is more than 5% nodata.*10% of the pixels"):
+            gappy = sample_patches(da, info, n_chunks=2, patches_per_chunk=4, patch_size=100, min_size=min_size)
+        assert gappy.shape[1:] == (100, 100, 4) and np.isnan(gappy[:, :10]).all()
+        assert np.isfinite(gappy[:, 10:]).all()
+    img[:, :65, :] = np.nan  # every 100 and 75 px window more than half gaps: 56 px patches
+    da, info = describe(xr.DataArray(img, dims=("band", "y", "x")))
+    with pytest.warns(UserWarning, match=r"every sampled 100 px window .* 56 px patches"):
+        patches = sample_patches(da, info, n_chunks=2, patches_per_chunk=8, patch_size=100, min_size=32)
+    assert patches.shape[1:] == (56, 56, 4) and 0.05 < np.isnan(patches[..., 0]).mean() <= 0.5
+    with pytest.warns(UserWarning, match="56 px patches"):  # fit's default sample_size is the image's 100 px
         model = xk.fit(da, k=2, steps=1, batch_size=2, patch_size=32, verbose=0)
     assert model.fitted
 
@@ -325,8 +329,13 @@ def test_fit_and_segment_an_image_whose_every_window_has_gaps(model) -> None:
     assert agree > 0.97, agree
 
 
-def test_gaps_near_chunk_edges_label_and_simulate_as_in_the_whole_image(model) -> None:
+@pytest.mark.parametrize("kind", ["speckle", "cloud"])
+def test_gaps_near_chunk_edges_label_and_simulate_as_in_the_whole_image(model, kind: str) -> None:
     speckled, _ = _speckled(0.1, seed=2)
+    if kind == "cloud":  # a 30 px blob across chunk edges, deeper than the 2 px fill ring
+        yy, xx = np.mgrid[:96, :112]
+        cloud = (yy - 45) ** 2 + (xx - 50) ** 2 < 15**2
+        speckled = make_cube(96, 112).where(~xr.DataArray(cloud, dims=("y", "x")))
     whole, sim = xk.segment(speckled, model).values, xk.simulate(speckled, model).values
     for size in (23, 40):
         chunked = speckled.chunk({"y": size, "x": size})

@@ -81,9 +81,10 @@ def fit(
         sampled chunk: the cluster initialisation reads features at pixels at least
         ``halo`` from a patch edge, and needs patches much wider than ``2 * halo`` to see
         enough of the image (``docs/quality.md``). Identical patch positions in a window
-        are kept once. Where nodata/NaN leaves no such window with at most 5 % gaps
-        (an image barely larger than ``sample_size`` with a wide NaN edge), smaller
-        windows, down to ``patch_size``, are sampled with a warning.
+        are kept once. Windows with at most 5 % nodata/NaN are taken first, else up to
+        half (with a warning); where none has even that (an image barely larger than
+        ``sample_size`` with a wide NaN edge), smaller windows, down to ``patch_size``,
+        are sampled with a warning.
     steps, batch_size : int
         Training budget (see :meth:`KTextures.fit`).
     seed : int

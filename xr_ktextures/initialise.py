@@ -78,8 +78,8 @@ def initialise_masks(
         ``docs/quality.md``).
     valid : numpy.ndarray, optional
         ``(N, H, W)`` bool: False at pixels that were gaps (filled before scaling); they
-        are left out of the sampled pixels. The refinement's label maps still hold them,
-        filled from their neighbours.
+        are left out of the sampled pixels, and out of the refinement's votes, fits and
+        cut (its label maps still hold them, filled from their neighbours, as context).
 
     Returns
     -------
@@ -126,7 +126,7 @@ def initialise_masks(
             if over:  # the same view, more clusters: merged back to k below
                 same = [(choice.view, choice.pool)]
                 finer = choose_view(x, first, OVERCLUSTER * k, seed=seed, rounds=rounds, candidates=same)
-            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer)
+            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer, valid)
         else:
             enc.pool, enc.view = choice.pool, choice.view
             kernel, bias, labels = choice.kernel, choice.bias, choice.labels
@@ -207,6 +207,7 @@ def _refine_multiscale(
     seed: int,
     cut: bool = True,
     finer: ViewChoice | None = None,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
     (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
@@ -225,7 +226,8 @@ def _refine_multiscale(
     of every second pixel (label maps, for the neighbourhood vote), in the space of
     :func:`multiscale_space`; the classifier found there is written back as weights on the
     raw hypercolumn, one block of k logits per radius. Returns the ``(channels, k *
-    scales)`` kernel, its bias and the labels of the sampled pixels ``x``.
+    scales)`` kernel, its bias and the labels of the sampled pixels ``x``. ``valid``
+    (``(N, H, W)``, False at gaps) leaves the gaps out of the refinement and the cut.
     """
     import keras
 
@@ -258,22 +260,29 @@ def _refine_multiscale(
     bias = np.zeros(k * len(enc.scales))
     labels0 = np.concatenate(init)
     feats_all = np.concatenate(feats)
+    # the gaps' features are made up (filled values): they neither vote, nor are fitted to,
+    # nor tie pixels in the cut (with them in, a fifth of the maps under clouds moved the
+    # refinement: docs/quality.md, *Images with gaps*)
+    on = None if valid is None or valid.all() else valid[:, ::stride, ::stride]
     radius = max(1, MODE_RADIUS // stride)
     if finer is not None:
         try:
             many = np.concatenate(init_finer)
-            _, _, refined, _ = spatial_refine(feats_all, many, finer.kernel.shape[1], radius=radius, seed=seed)
+            _, _, refined, _ = spatial_refine(
+                feats_all, many, finer.kernel.shape[1], radius=radius, seed=seed, valid=on
+            )
             labels0 = ward_merge(feats_all, refined, k, seed=seed)
         except ValueError:  # a cluster absent from the grid or the pixels drawn to fit: start from the k clusters
             pass
-    if len(np.unique(labels0)) < k:  # a class too rare to show on the grid: keep the view's head
+    if len(np.unique(labels0 if on is None else labels0[on])) < k:  # a class too rare to show: the view's head
         s = enc.scales.index(choice.pool)
         kernel[:, s * k : (s + 1) * k], bias[:k] = choice.kernel, choice.bias
     else:
-        weights, b, _, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed)
+        weights, b, _, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed, valid=on)
         if cut:
-            trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius, edges=first)
-            if len(np.unique((feats_all.reshape(-1, trained.shape[0]) @ trained + tb).argmax(1))) == k:
+            trained, tb, _ = normalized_cut(feats_all, weights, b, radius=radius, edges=first, valid=on)
+            scores = feats_all if on is None else feats_all[on]
+            if len(np.unique((scores.reshape(-1, trained.shape[0]) @ trained + tb).argmax(1))) == k:
                 weights, b = trained, tb  # else (a class emptied) the refined head stays
         bias[:k] = b
         offset = 0

@@ -64,14 +64,16 @@ MODE_RADIUS = 8
 middle rung of :data:`POOL_LADDER` (a 17 px window)."""
 
 
-def _majority(labels: np.ndarray, k: int, radius: int) -> np.ndarray:
-    """Most frequent class in the ``(2 radius + 1)`` square around each pixel of ``(n, h, w)`` maps."""
+def _majority(labels: np.ndarray, k: int, radius: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """Most frequent class in the ``(2 radius + 1)`` square around each pixel of ``(n, h, w)`` maps
+    (among the ``valid`` pixels only, where given)."""
     # scipy's separable box filter, class by class: no library offers a windowed mode of
     # label maps directly, and k box filters of one-hot maps are exact and fast
     from scipy.ndimage import uniform_filter
 
     size = (1, 2 * radius + 1, 2 * radius + 1)
-    votes = np.stack([uniform_filter((labels == j).astype(np.float32), size, mode="reflect") for j in range(k)])
+    on = np.ones(labels.shape, bool) if valid is None else valid
+    votes = np.stack([uniform_filter(((labels == j) & on).astype(np.float32), size, mode="reflect") for j in range(k)])
     return votes.argmax(0)
 
 
@@ -85,6 +87,7 @@ def spatial_refine(
     pixels: int = 60_000,
     seed: int = 0,
     tol: float = 1e-3,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Self-training with a spatial prior: a linear classifier of the features, fitted to the
     majority label of each pixel's neighbourhood, re-applied until the labels settle.
@@ -121,6 +124,9 @@ def spatial_refine(
         Seed of the draws.
     tol : float
         Fraction of changed labels below which the rounds stop.
+    valid : numpy.ndarray, optional
+        ``(n, h, w)`` bool, False at gaps (filled pixels of an image with nodata): they
+        neither vote nor are fitted to (their features are made up).
 
     Returns
     -------
@@ -166,19 +172,20 @@ def spatial_refine(
             coef, icpt = np.concatenate([np.zeros_like(coef), coef], 1), np.concatenate([[0.0], icpt])
         return coef, icpt
 
-    head = fit(labels)
+    head = fit(labels, valid)
     if head is None:
         raise ValueError("spatial_refine needs every class among the initial labels.")
     done = 0
     while done < rounds:
-        majority = _majority(labels, k, radius)
-        new_head = fit(majority, majority == labels)
+        majority = _majority(labels, k, radius, valid)
+        agree = majority == labels
+        new_head = fit(majority, agree if valid is None else agree & valid)
         if new_head is None:
             break
         new = (flat @ new_head[0] + new_head[1]).argmax(1).reshape(labels.shape)
-        if len(np.unique(new)) < k:
+        if len(np.unique(new if valid is None else new[valid])) < k:
             break
-        changed = float(np.mean(new != labels))
+        changed = float(np.mean(new != labels) if valid is None else np.mean((new != labels)[valid]))
         head, labels = new_head, new
         done += 1
         if changed < tol:
@@ -287,6 +294,7 @@ def normalized_cut(
     learning_rate: float = 0.01,
     budget: int = CUT_BUDGET,
     edges: int = 0,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """Train a linear head by gradient descent on the soft normalised cut of the pixel grid.
 
@@ -338,6 +346,9 @@ def normalized_cut(
         Malik's intensity affinity), on every second offset of the window: a pixel
         whose colour differs from its neighbours' (a road through fields) is barely
         tied to them, so the cut does not pull it into their class.
+    valid : numpy.ndarray, optional
+        ``(n, h, w)`` bool, False at gaps: pairs with a gap pixel weigh 0 (its features are
+        made up).
 
     Returns
     -------
@@ -364,19 +375,30 @@ def normalized_cut(
         side = max(2 * radius + 1, int(np.sqrt(budget / (n * k))))
         y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
         features = features[:, y0 : y0 + side, x0 : x0 + side]
+        if valid is not None:
+            valid = valid[:, y0 : y0 + side, x0 : x0 + side]
         n, h, w, d = features.shape
     zt = np.ascontiguousarray(features.reshape(-1, d).T, dtype=np.float32)
     if edges:
-        weights = _edge_weights(features[..., :edges], radius)
+        colour = features[..., :edges]
+        if valid is not None:  # a pair with a gap pixel reaches outside the data: weight 0
+            colour = np.where(valid[..., None], colour, np.nan)
+        weights = _edge_weights(colour, radius)
         total = float(sum(wt.sum(dtype=np.float64) for wt in weights.values()))
 
         def neighbours(p: np.ndarray) -> np.ndarray:
             return _neighbour_sum(p, weights)
-    else:
+    elif valid is None:
         total = float(zt.shape[1])
 
         def neighbours(p: np.ndarray) -> np.ndarray:
             return _box(p, radius)
+    else:
+        on = valid.astype(np.float32)[None]
+        total = float((on * _box(on, radius)).sum(dtype=np.float64))
+
+        def neighbours(p: np.ndarray) -> np.ndarray:
+            return on * _box(on * p, radius)
 
     params = [np.array(kernel, np.float64), np.array(bias, np.float64)]
     first = [np.zeros_like(a) for a in params]

@@ -1,10 +1,11 @@
 """Training patches from a sample of chunks: only the sampled windows are ever computed.
 
 Windows are laid on the array's own chunk grid (over time too), a random subset is
-chosen, computed in one ``dask.compute`` call, and cut into patches. Patches with more
-than :data:`MAX_FILLED` of their pixels nodata/NaN are skipped; the nodata pixels of the
-others come back as NaN, for :meth:`~xr_ktextures.KTextures.fit` to fill and to leave out of
-its clustering (scattered cloud-mask or sensor gaps leave no window wholly clean).
+chosen, computed in one ``dask.compute`` call, and cut into patches. Patches with at most
+:data:`MAX_FILLED` of their pixels nodata/NaN are taken first, then (with a warning) up to
+:data:`MAX_FILLED_FALLBACK`; the nodata pixels come back as NaN, for
+:meth:`~xr_ktextures.KTextures.fit` to fill, to leave out of its clustering and out of its
+refinement (clouds, cloud-mask speckle or sensor gaps leave few windows wholly clean).
 numpy-backed arrays are treated as one chunk per step.
 """
 
@@ -26,9 +27,11 @@ MAX_FILLED = 0.05
 """Largest share of nodata/NaN pixels a sampled patch may hold without a warning.
 
 A bound on what the fit fills in, not a tuned constant: a patch is first sought with at
-most this share (smaller patches are tried before more gaps are accepted); where none
-has so few (gaps in every window), patches with up to :data:`MAX_FILLED_FALLBACK` are
-taken, with a warning."""
+most this share; where none has so few (gaps in every window), patches with up to
+:data:`MAX_FILLED_FALLBACK` are taken, with a warning, before smaller patches are tried
+(the clustering reads its widest windows, 41 px, at pixels far from a patch edge: on a
+mosaic with a fifth of its pixels under cloud-like blobs, ARI 0.25 and 0.36 with the
+small clean patches, 0.82 and 0.83 with the wide ones; ``docs/quality.md``)."""
 
 MAX_FILLED_FALLBACK = 0.5
 """The share of nodata/NaN pixels above which a patch is never used."""
@@ -85,11 +88,12 @@ def sample_patches(
     max_window : int
         Largest window side read from one chunk (bounds memory with huge chunks).
     min_size : int, optional
-        When no window holds a ``patch_size`` patch with at most :data:`MAX_FILLED` of
-        its pixels nodata/NaN (e.g. an image barely larger than a patch with a NaN edge),
-        retry on the same windows with patches 3/4 the size, down to ``min_size``, and
-        warn. Default: no fallback. Where no size finds one, patches with up to
-        :data:`MAX_FILLED_FALLBACK` nodata are taken, with a warning.
+        When no window holds a ``patch_size`` patch with at most
+        :data:`MAX_FILLED_FALLBACK` of its pixels nodata/NaN (e.g. an image barely larger
+        than a patch with a wide NaN edge), retry on the same windows with patches 3/4
+        the size, down to ``min_size``, and warn. Default: no fallback. At each size,
+        patches with at most :data:`MAX_FILLED` nodata are taken first; else up to
+        :data:`MAX_FILLED_FALLBACK`, with a warning.
     seed : int
         Seed of the random choice of windows and patches.
 
@@ -151,8 +155,11 @@ def sample_patches(
         # summed-area tables: O(1) "how many bad pixels in this patch" per candidate position
         sats.append(np.pad(bad.cumsum(0).cumsum(1), ((1, 0), (1, 0))))
     patches: list[np.ndarray] = []
-    for share in (MAX_FILLED, MAX_FILLED_FALLBACK):  # fewer gaps first, then larger patches
-        for size in sizes:
+    # larger patches first, then fewer gaps: the clustering reads 41 px windows at pixels
+    # far from a patch edge, so a wide patch with its gaps left out serves it better than
+    # a small clean one (docs/quality.md, *Images with gaps*)
+    for size in sizes:
+        for share in (MAX_FILLED, MAX_FILLED_FALLBACK):
             patches = _valid_patches(arrays, sats, size, patches_per_chunk, rng, share)
             if patches:
                 break
