@@ -31,7 +31,8 @@ most this share; where none has so few (gaps in every window), patches with up t
 :data:`MAX_FILLED_FALLBACK` are taken, with a warning, before smaller patches are tried
 (the clustering reads its widest windows, 41 px, at pixels far from a patch edge: on a
 mosaic with a fifth of its pixels under cloud-like blobs, ARI 0.25 and 0.36 with the
-small clean patches, 0.82 and 0.83 with the wide ones; ``docs/quality.md``)."""
+small clean patches, 0.78 with the wide ones, 0.82 and 0.83 with the gaps also left out
+of the refinement; ``docs/quality.md``)."""
 
 MAX_FILLED_FALLBACK = 0.5
 """The share of nodata/NaN pixels above which a patch is never used."""
