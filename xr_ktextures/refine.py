@@ -72,8 +72,12 @@ def _majority(labels: np.ndarray, k: int, radius: int, valid: np.ndarray | None 
     from scipy.ndimage import uniform_filter
 
     size = (1, 2 * radius + 1, 2 * radius + 1)
-    on = np.ones(labels.shape, bool) if valid is None else valid
-    votes = np.stack([uniform_filter(((labels == j) & on).astype(np.float32), size, mode="reflect") for j in range(k)])
+
+    def votes_for(j: int) -> np.ndarray:
+        hits = labels == j if valid is None else (labels == j) & valid
+        return uniform_filter(hits.astype(np.float32), size, mode="reflect")
+
+    votes = np.stack([votes_for(j) for j in range(k)])
     return votes.argmax(0)
 
 
@@ -157,10 +161,11 @@ def spatial_refine(
     rng = np.random.default_rng(seed)
     flat = features.reshape(-1, features.shape[-1]).astype(np.float64)
     labels = np.asarray(labels)
+    on = np.ones(labels.shape, bool) if valid is None else np.asarray(valid, bool)
 
-    def fit(targets: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    def fit(targets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         t = targets.ravel()
-        pool = np.arange(len(t)) if keep is None else np.flatnonzero(keep.ravel())
+        pool = np.flatnonzero(keep.ravel())
         idx = rng.choice(pool, min(pixels, len(pool)), replace=False)
         if len(np.unique(t[idx])) < k:
             return None
@@ -172,20 +177,19 @@ def spatial_refine(
             coef, icpt = np.concatenate([np.zeros_like(coef), coef], 1), np.concatenate([[0.0], icpt])
         return coef, icpt
 
-    head = fit(labels, valid)
+    head = fit(labels, on)
     if head is None:
         raise ValueError("spatial_refine needs every class among the initial labels.")
     done = 0
     while done < rounds:
         majority = _majority(labels, k, radius, valid)
-        agree = majority == labels
-        new_head = fit(majority, agree if valid is None else agree & valid)
+        new_head = fit(majority, (majority == labels) & on)
         if new_head is None:
             break
         new = (flat @ new_head[0] + new_head[1]).argmax(1).reshape(labels.shape)
-        if len(np.unique(new if valid is None else new[valid])) < k:
+        if len(np.unique(new[on])) < k:
             break
-        changed = float(np.mean(new != labels) if valid is None else np.mean((new != labels)[valid]))
+        changed = float(np.mean((new != labels)[on]))
         head, labels = new_head, new
         done += 1
         if changed < tol:

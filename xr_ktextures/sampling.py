@@ -185,7 +185,7 @@ def sample_patches(
         )
     elif size != patch_size:
         warnings.warn(
-            f"no {patch_size} px sample window at most {MAX_FILLED:.0%} nodata/NaN was found in the "
+            f"no {patch_size} px sample window at most {MAX_FILLED_FALLBACK:.0%} nodata/NaN was found in the "
             f"{len(windows)} sampled windows; sampled {size} px windows instead. Smaller windows can "
             "lower the clustering quality (docs/quality.md); sample more chunks (n_chunks=...) or "
             "pass a smaller sample_size to silence this.",
