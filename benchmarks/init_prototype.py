@@ -14,7 +14,9 @@ minus the chunk sampling and the training, so one run takes seconds instead of a
    head's fit), vote radius 4 on the half-resolution grid (the library's 8 px); with
    ``--overcluster 2`` (the ablation ``overcluster``, not the default) the chosen view
    is first clustered into 2k clusters, refined the same way at 2k and merged to k by
-   ``refine.ward_merge``;
+   ``refine.ward_merge`` (``--merge context``: by ``refine.context_merge``, its window
+   radius 10 on the half-resolution grid, the head's widest, spanning both dates of a
+   two-date mosaic at each place);
 4. gradient descent of that head on ``refine.normalized_cut`` (same radius, neighbours
    weighed by the similarity of their bands, as the library does; ``--every-neighbour``:
    every neighbour alike, the ablation that erased thin roads).
@@ -41,6 +43,7 @@ Usage (from the project root; needs ``pip install -e ".[bench]"``)::
     python benchmarks/init_prototype.py --uneven 1.5       # classes of uneven area
     python benchmarks/init_prototype.py --every-neighbour  # the cut without colour weights
     python benchmarks/init_prototype.py --overcluster 2    # 2k clusters first, merged to k (an ablation)
+    python benchmarks/init_prototype.py --overcluster 2 --merge context   # merged by their surroundings
 """
 
 from __future__ import annotations
@@ -88,15 +91,16 @@ def uneven_voronoi(alpha: float):
 
 
 def run(
-    mosaic, family: str, layout: int, draw: int, edges: bool = True, over: int = 1
+    mosaic, family: str, layout: int, draw: int, edges: bool = True, over: int = 1, merge: str = "ward"
 ) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
     from xr_ktextures.cluster import POOL_LADDER, choose_view
-    from xr_ktextures.refine import multiscale_space, normalized_cut, spatial_refine, ward_merge
+    from xr_ktextures.refine import context_merge, multiscale_space, normalized_cut, spatial_refine, ward_merge
 
     img, truth = mosaic.mosaic(family, seed=layout)
     k = mosaic.FAMILIES[family]
+    dates = img.shape[0] if img.ndim == 4 else 1
     if img.ndim == 4:  # two dates side by side
         img, truth = np.concatenate(list(img), 2), np.concatenate(list(truth), 1)
     first = img.shape[0]
@@ -114,7 +118,13 @@ def run(
         finer = choose_view(pooled, first, over * k, seed=0, candidates=[(choice.view, choice.pool)])
         many = (flat[choice.pool] @ finer.kernel + finer.bias).argmax(1).reshape(1, h, w)
         _, _, many, _ = spatial_refine(feats, many, over * k, radius=4, seed=0)
-        labels0 = ward_merge(feats, many, k, seed=0).ravel()
+        if merge == "context":  # (1, dates, h, w / dates): the window spans every date at a place
+            by_date = np.stack(np.split(many, dates, axis=2), 1)
+            f_date = np.stack(np.split(feats, dates, axis=2), 1)
+            merged = context_merge(f_date, by_date, k, radius=10, seed=0)
+            labels0 = np.concatenate(list(merged[0]), 1).ravel()
+        else:
+            labels0 = ward_merge(feats, many, k, seed=0).ravel()
     weights, bias, refined, _ = spatial_refine(feats, labels0.reshape(1, h, w), k, radius=4, seed=0)
     weights, bias, _ = normalized_cut(feats, weights, bias, radius=4, edges=first if edges else 0)
     cut = (feats.reshape(-1, feats.shape[-1]) @ weights + bias).argmax(1)
@@ -137,6 +147,7 @@ def main() -> None:
     ap.add_argument(
         "--overcluster", type=int, default=1, help="clusters per class of the first view (default 1; 2: the ablation)"
     )
+    ap.add_argument("--merge", choices=["ward", "context"], default="ward", help="how --overcluster merges")
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
     if args.uneven:  # every family's layout goes through this module-level function
@@ -153,7 +164,7 @@ def main() -> None:
             for layout in args.layouts:
                 t0 = time.perf_counter()
                 edges = not args.every_neighbour
-                first, refined, cut, view = run(mosaic, family, layout, draw, edges, args.overcluster)
+                first, refined, cut, view = run(mosaic, family, layout, draw, edges, args.overcluster, args.merge)
                 total += (refined, cut)
                 print(
                     f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} cut={cut:.3f} "

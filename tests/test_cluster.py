@@ -325,6 +325,49 @@ def test_the_head_reads_the_pixel_itself_so_one_pixel_roads_keep_their_class() -
     assert np.mean((labels[roads] == 1) != flip) > 0.9
 
 
+def _two_striped_textures() -> tuple[np.ndarray, np.ndarray]:
+    # two textures side by side, each drawn as two looks in 4 px stripes: four clusters,
+    # where the left texture's second look lies nearer the right texture's first look
+    # (3.0 and 4.5) than its own first look (0.0) in feature space
+    look = np.tile(np.repeat([0, 1], 4), 8)[None, None, :].repeat(64, 1)  # (1, 64, 64)
+    labels = np.where(np.arange(64) >= 32, 2 + look, look)
+    centres = np.array([[0.0, 0.0], [3.0, 0.0], [4.5, 0.0], [7.0, 0.0]])
+    feats = centres[labels] + np.random.default_rng(0).normal(0, 0.3, (*labels.shape, 2))
+    return feats, labels
+
+
+def test_context_merge_joins_the_pieces_that_surround_each_other_where_ward_joins_the_nearest() -> None:
+    from xr_ktextures.refine import context_merge, ward_merge
+
+    feats, labels = _two_striped_textures()
+    ward = ward_merge(feats, labels, 2)
+    assert len(np.unique(ward[..., :32])) == 2  # Ward's order joins the two nearest looks across textures
+    merged = context_merge(feats, labels, 2, radius=3)
+    assert len(np.unique(merged[..., :32])) == 1 and len(np.unique(merged[..., 32:])) == 1
+    assert merged[0, 0, 0] != merged[0, 0, -1]
+    with pytest.raises(ValueError, match="every cluster"):
+        context_merge(feats, np.where(labels == 3, 4, labels), 2, radius=3)
+
+
+def test_piece_context_spans_every_date_and_leaves_gaps_out() -> None:
+    from xr_ktextures.refine import piece_context
+
+    # one place, two dates: the land cover is cluster 0 on the first date, cluster 1 on the second
+    by_date = np.stack([np.zeros((16, 16), int), np.ones((16, 16), int)])[None]  # (1, 2, 16, 16)
+    ctx = piece_context(by_date, 2, radius=2)
+    np.testing.assert_allclose(ctx / ctx.sum(1, keepdims=True), 0.5)  # each look's place holds the other
+    apart = piece_context(by_date.reshape(2, 16, 16), 2, radius=2)  # the same maps as two patches
+    np.testing.assert_allclose(apart, np.diag([256.0, 256.0]))  # nothing around them but themselves
+    # a gap (False) neither counts as a pixel of its cluster nor as a neighbour
+    labels = np.zeros((1, 8, 8), int)
+    labels[0, :, 4:] = 1
+    valid = np.ones(labels.shape, bool)
+    valid[0, :, 6:] = False
+    ctx = piece_context(labels, 2, radius=7, valid=valid)  # the window covers every map
+    np.testing.assert_allclose(ctx.sum(1), [32, 16])
+    np.testing.assert_allclose(ctx[0] / 32, [32 / 48, 16 / 48])
+
+
 def test_ward_merge_joins_whole_clusters_in_wards_order() -> None:
     # equal-size clusters: weighted Ward on their centroids merges in the order of SciPy's
     # Ward linkage of the centroids (its sizes are then proportional to the weights)

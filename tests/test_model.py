@@ -424,6 +424,30 @@ def test_the_overclustering_ablation_merges_more_clusters_and_is_written_only_wh
     assert KTexturesNet.from_config(over.network.get_config()).ablation.overcluster is True
 
 
+def test_the_context_merge_ablation_merges_by_the_surroundings_and_needs_the_overclustering(
+    patches, monkeypatch
+) -> None:
+    from xr_ktextures import initialise
+
+    calls: list[tuple[int, int]] = []
+    real = initialise.context_merge
+
+    def spy(features, labels, k, **kw):
+        calls.append((int(labels.max()) + 1, kw["radius"]))
+        return real(features, labels, k, **kw)
+
+    monkeypatch.setattr(initialise, "context_merge", spy)
+    ablation = {"overcluster": True, "context_merge": True}
+    model = KTextures(k=3, seed=0, _ablation=ablation).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert calls == [(6, 20)]  # 2k clusters; the head's widest radius, 20 px (48 px patches: every pixel read)
+    assert len(np.unique(model.predict(patches))) == 3
+    config = model.network.get_config()
+    assert config["context_merge"] is True and config["overcluster"] is True
+    assert KTexturesNet.from_config(config).ablation.context_merge is True
+    with pytest.raises(InputError, match="overcluster=True"):
+        KTextures(k=3, _ablation={"context_merge": True})
+
+
 def test_a_config_saved_by_0_2_pre_releases_loads_with_its_fixed_window_and_unscaled_head() -> None:
     old = KTextures(k=3, mask={"pool": 20}, seed=0).network.get_config()
     for key in ("view", "auto_context", "scaled_head", "architecture"):

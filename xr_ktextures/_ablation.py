@@ -48,6 +48,10 @@ class Ablation:
         :func:`~xr_ktextures.refine.ward_merge` (False, the default: k clusters). Measured
         in ``docs/quality.md`` and not adopted: it gains on mosaics of even class areas
         and loses on uneven ones.
+    context_merge : bool
+        With ``overcluster``, merge by :func:`~xr_ktextures.refine.context_merge` (Ward's
+        cost times how differently the clusters' surroundings are made up) instead of
+        Ward's criterion alone. Measured in ``docs/quality.md``; not the default yet.
 
     Examples
     --------
@@ -62,12 +66,15 @@ class Ablation:
     scaled_head: bool = True
     normalized_cut: bool = True
     overcluster: bool = False
+    context_merge: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut", "overcluster"):
+        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut", "overcluster", "context_merge"):
             object.__setattr__(self, name, bool(getattr(self, name)))
         if self.finetune_masks is not None:
             object.__setattr__(self, "finetune_masks", bool(self.finetune_masks))
+        if self.context_merge and not self.overcluster:
+            raise InputError("context_merge merges the over-clustering: set overcluster=True with it.")
         object.__setattr__(self, "paper_loss", float(self.paper_loss))
 
 

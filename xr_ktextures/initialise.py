@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from .cluster import POOL_LADDER, ViewChoice, choose_view, discriminative_kmeans, linear_head
-from .refine import MODE_RADIUS, OVERCLUSTER, multiscale_space, normalized_cut, spatial_refine, ward_merge
+from .refine import (
+    MODE_RADIUS,
+    OVERCLUSTER,
+    context_merge,
+    multiscale_space,
+    normalized_cut,
+    spatial_refine,
+    ward_merge,
+)
 
 __all__ = ["HEAD_STEP", "initialise_masks", "seed_texture_colours", "window_means"]
 
@@ -35,6 +43,7 @@ def initialise_masks(
     pixels: int = 60_000,
     cut: bool = True,
     over: bool = False,
+    merge: str = "ward",
     valid: np.ndarray | None = None,
 ) -> tuple[dict[str, float] | None, str]:
     """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
@@ -76,6 +85,9 @@ def initialise_masks(
         ``k`` clusters, refine them over every radius and merge them to ``k`` by
         :func:`ward_merge` before the refinement at ``k`` (an ablation, not the default:
         ``docs/quality.md``).
+    merge : str
+        How ``over`` merges: ``"ward"`` (:func:`ward_merge`) or ``"context"``
+        (:func:`context_merge`, its window the head's widest).
     valid : numpy.ndarray, optional
         ``(N, H, W)`` bool: False at pixels that were gaps (filled before scaling); they
         are left out of the sampled pixels, and out of the refinement's votes, fits and
@@ -126,7 +138,7 @@ def initialise_masks(
             if over:  # the same view, more clusters: merged back to k below
                 same = [(choice.view, choice.pool)]
                 finer = choose_view(x, first, OVERCLUSTER * k, seed=seed, rounds=rounds, candidates=same)
-            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer, valid)
+            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer, valid, merge)
         else:
             enc.pool, enc.view = choice.pool, choice.view
             kernel, bias, labels = choice.kernel, choice.bias, choice.labels
@@ -208,6 +220,7 @@ def _refine_multiscale(
     cut: bool = True,
     finer: ViewChoice | None = None,
     valid: np.ndarray | None = None,
+    merge: str = "ward",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
     (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
@@ -271,7 +284,11 @@ def _refine_multiscale(
             _, _, refined, _ = spatial_refine(
                 feats_all, many, finer.kernel.shape[1], radius=radius, seed=seed, valid=on
             )
-            labels0 = ward_merge(feats_all, refined, k, seed=seed)
+            if merge == "context":  # the window of the head's widest radius
+                wide = max(1, max(enc.scales) // stride)
+                labels0 = context_merge(feats_all, refined, k, radius=wide, valid=on, seed=seed)
+            else:
+                labels0 = ward_merge(feats_all, refined, k, seed=seed)
         except ValueError:  # a cluster absent from the grid or the pixels drawn to fit: start from the k clusters
             pass
     if len(np.unique(labels0 if on is None else labels0[on])) < k:  # a class too rare to show: the view's head

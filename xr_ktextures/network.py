@@ -385,6 +385,7 @@ class KTexturesNet(keras.Model):
             # written only when off (an ablation), so the default's config and model_id stay as before
             **({"normalized_cut": False} if not a.normalized_cut else {}),
             **({"overcluster": True} if a.overcluster else {}),
+            **({"context_merge": True} if a.context_merge else {}),
         }
 
     @classmethod

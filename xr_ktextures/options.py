@@ -254,6 +254,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "scaled_head": ("ablation", "scaled_head"),
     "normalized_cut": ("ablation", "normalized_cut"),
     "overcluster": ("ablation", "overcluster"),
+    "context_merge": ("ablation", "context_merge"),
 }
 """Where each flat option of the 0.2 ``KTextures`` constructor lives now: ``(group, field)``.
 

@@ -19,8 +19,10 @@ __all__ = [
     "CUT_STEPS",
     "MODE_RADIUS",
     "OVERCLUSTER",
+    "context_merge",
     "multiscale_space",
     "normalized_cut",
+    "piece_context",
     "spatial_refine",
     "ward_merge",
 ]
@@ -428,6 +430,59 @@ every radius and merged to k by :func:`ward_merge` (measured, not adopted:
 ``docs/quality.md``)."""
 
 
+def _centres(features: np.ndarray, labels: np.ndarray, pixels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes and centres of the clusters among ``pixels`` drawn pixels, in the space of
+    scikit-learn's linear discriminant analysis fitted to the clusters (distances in units
+    of the pooled within-cluster spread, so no feature weighs by its scale)."""
+    import warnings
+
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    x = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    y = np.asarray(labels).ravel()
+    big = int(y.max()) + 1
+    idx = np.random.default_rng(seed).choice(len(y), min(pixels, len(y)), replace=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collinear features: the shrinkage handles them
+        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-3).fit(x[idx], y[idx])
+    z, yi = lda.transform(x[idx]), y[idx]
+    n = np.bincount(yi, minlength=big).astype(np.float64)
+    if (n == 0).any():
+        raise ValueError("merging needs every cluster among the drawn pixels.")
+    return n, np.stack([z[yi == j].mean(0) for j in range(big)])
+
+
+def _merge(n: np.ndarray, mu: np.ndarray, labels: np.ndarray, k: int, context: np.ndarray | None = None) -> np.ndarray:
+    """Agglomerate the clusters to ``k``, each step joining the pair of least Ward cost
+    ``n_a n_b / (n_a + n_b) |m_a - m_b|^2``, times ``|c_a - c_b|^2`` with ``context`` (rows:
+    per cluster, summed over its pixels, the share of each cluster around them)."""
+    big = len(n)
+    n, mu = n.copy(), mu.copy()
+    ctx = None if context is None else context.astype(np.float64).copy()
+    group = np.arange(big)
+    alive = np.ones(big, bool)
+    for _ in range(big - k):
+        live = np.flatnonzero(alive)
+        d2 = ((mu[live, None] - mu[None, live]) ** 2).sum(-1)
+        cost = n[live, None] * n[None, live] / (n[live, None] + n[None, live]) * d2
+        if ctx is not None:
+            rows = ctx[np.ix_(live, live)]
+            rows /= np.maximum(rows.sum(1, keepdims=True), 1e-12)
+            cost = cost * ((rows[:, None] - rows[None]) ** 2).sum(-1)
+        cost[np.diag_indices(len(live))] = np.inf
+        a, b = np.unravel_index(np.argmin(cost), cost.shape)
+        i, j = live[min(a, b)], live[max(a, b)]
+        mu[i] = (n[i] * mu[i] + n[j] * mu[j]) / (n[i] + n[j])
+        n[i] += n[j]
+        if ctx is not None:  # the union's surroundings, and its share around every other cluster
+            ctx[i] += ctx[j]
+            ctx[:, i] += ctx[:, j]
+        alive[j] = False
+        group[group == j] = i
+    lut = np.searchsorted(np.flatnonzero(alive), group)
+    return lut[np.asarray(labels).ravel()].reshape(np.shape(labels))
+
+
 def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int = 60_000, seed: int = 0) -> np.ndarray:
     """Merge clusters to ``k`` by Ward's criterion in the discriminant space of the clusters.
 
@@ -465,34 +520,100 @@ def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int 
     >>> np.unique(ward_merge(x, over, 2).reshape(2, 200), axis=1).tolist()
     [[0], [1]]
     """
-    import warnings
+    n, mu = _centres(features, labels, pixels, seed)
+    return _merge(n, mu, labels, k)
 
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    x = features.reshape(-1, features.shape[-1]).astype(np.float64)
-    y = np.asarray(labels).ravel()
-    big = int(y.max()) + 1
-    idx = np.random.default_rng(seed).choice(len(y), min(pixels, len(y)), replace=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # collinear features: the shrinkage handles them
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-3).fit(x[idx], y[idx])
-    z, yi = lda.transform(x[idx]), y[idx]
-    n = np.bincount(yi, minlength=big).astype(np.float64)
-    if (n == 0).any():
-        raise ValueError("ward_merge needs every cluster among the drawn pixels.")
-    mu = np.stack([z[yi == j].mean(0) for j in range(big)])
-    group = np.arange(big)
-    alive = np.ones(big, bool)
-    for _ in range(big - k):
-        live = np.flatnonzero(alive)
-        d2 = ((mu[live, None] - mu[None, live]) ** 2).sum(-1)
-        cost = n[live, None] * n[None, live] / (n[live, None] + n[None, live]) * d2
-        cost[np.diag_indices(len(live))] = np.inf
-        a, b = np.unravel_index(np.argmin(cost), cost.shape)
-        i, j = live[min(a, b)], live[max(a, b)]
-        mu[i] = (n[i] * mu[i] + n[j] * mu[j]) / (n[i] + n[j])
-        n[i] += n[j]
-        alive[j] = False
-        group[group == j] = i
-    lut = np.searchsorted(np.flatnonzero(alive), group)
-    return lut[y].reshape(np.shape(labels))
+def piece_context(labels: np.ndarray, clusters: int, radius: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """How each cluster's surroundings are made up: row ``a`` sums, over the pixels of
+    cluster ``a``, the share of every cluster in the ``(2 radius + 1)`` square around them.
+
+    ``labels`` is ``(n, h, w)`` (one map per sampled patch) or ``(n, t, h, w)`` (the same
+    place at ``t`` dates): there the square spans every date at that place, so a land
+    cover that two dates show in two looks is each look's surroundings on the other date.
+    ``valid`` (same shape, False at gaps) leaves gap pixels out of both the rows and the
+    shares. scipy's box filter per cluster, as in :func:`_majority`.
+    """
+    from scipy.ndimage import uniform_filter
+
+    lab = labels if labels.ndim == 4 else labels[:, None]
+    if valid is None:
+        on = np.ones(lab.shape)
+    else:
+        on = (valid if valid.ndim == 4 else valid[:, None]).astype(np.float64)
+    size = (1, 1, 2 * radius + 1, 2 * radius + 1)
+
+    def around(m: np.ndarray) -> np.ndarray:  # summed over the square and over the dates
+        return uniform_filter(m, size, mode="constant").sum(1, keepdims=True)
+
+    present = np.maximum(around(on), 1e-12)
+    flat = lab.ravel()
+    weight = on.ravel()
+    out = np.zeros((clusters, clusters))
+    for b in range(clusters):
+        share = np.broadcast_to(around((lab == b) * on) / present, lab.shape).ravel()
+        out[:, b] = np.bincount(flat, weights=share * weight, minlength=clusters)[:clusters]
+    return out
+
+
+def context_merge(
+    features: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    *,
+    radius: int,
+    valid: np.ndarray | None = None,
+    pixels: int = 60_000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Merge clusters to ``k`` by Ward's cost times how differently their surroundings are made up.
+
+    Pieces of one class lie in the same regions: a texture seen in two looks puts both
+    looks around each other, a land cover split by date has the other look at the same
+    place on the other date. Pieces of two classes lie in regions of their own. The cost
+    of joining ``a`` and ``b`` is Ward's (:func:`ward_merge`) times ``|c_a - c_b|^2``, ``c_a``
+    the mean share of every cluster in the window around a pixel of ``a``
+    (:func:`piece_context`, window radius ``radius``): pieces that surround each other
+    join first, whatever their size, and where no pieces share their surroundings (small
+    parcels, each of its own class) Ward's order stands. An ablation
+    (``_ablation={"overcluster": True, "context_merge": True}``), measured in
+    ``docs/quality.md``.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(..., d)`` features, leading shape that of ``labels``.
+    labels : numpy.ndarray
+        ``(n, h, w)`` or ``(n, t, h, w)`` clusters ``0..K-1``, every cluster present.
+    k : int
+        Number of clusters after merging.
+    radius : int
+        Radius of the window, in pixels of the maps.
+    valid : numpy.ndarray, optional
+        False at gaps.
+    pixels, seed : int
+        As in :func:`ward_merge`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Labels in ``0..k-1``, same shape as ``labels``.
+
+    Examples
+    --------
+    Two textures, each drawn as two looks in alternating stripes, four clusters; the
+    looks of the left texture are nearer the right one's than each other in feature
+    space, but only their own looks surround them:
+
+    >>> import numpy as np
+    >>> look = np.tile(np.repeat([0, 1], 4), 4)[None, None, :].repeat(32, 1)  # (1, 32, 32) stripes
+    >>> side = np.arange(32)[None, None, :] >= 16
+    >>> labels = np.where(side, 2 + look, look)
+    >>> centres = np.array([[0.0], [3.0], [4.5], [7.0]])
+    >>> feats = centres[labels] + np.random.default_rng(0).normal(0, 0.3, labels.shape + (1,))
+    >>> merged = context_merge(feats, labels, 2, radius=3)
+    >>> sorted(np.unique(merged[:, :, :16]).tolist()), sorted(np.unique(merged[:, :, 16:]).tolist())
+    ([0], [1])
+    """
+    n, mu = _centres(features, labels, pixels, seed)
+    return _merge(n, mu, labels, k, piece_context(labels, len(n), radius, valid))

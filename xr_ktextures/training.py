@@ -77,6 +77,7 @@ def train(
                 auto_context=net.auto_context,
                 cut=ablation.normalized_cut,
                 over=ablation.overcluster,
+                merge="context" if ablation.context_merge else "ward",
                 valid=~gaps if gaps.any() else None,
             )
             if scores is not None:
