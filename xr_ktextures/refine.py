@@ -531,8 +531,23 @@ def piece_context(labels: np.ndarray, clusters: int, radius: int, valid: np.ndar
     ``labels`` is ``(n, h, w)`` (one map per sampled patch) or ``(n, t, h, w)`` (the same
     place at ``t`` dates): there the square spans every date at that place, so a land
     cover that two dates show in two looks is each look's surroundings on the other date.
-    ``valid`` (same shape, False at gaps) leaves gap pixels out of both the rows and the
-    shares. scipy's box filter per cluster, as in :func:`_majority`.
+    scipy's box filter per cluster, as in :func:`_majority`.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(n, h, w)`` or ``(n, t, h, w)`` clusters in ``0..clusters-1``.
+    clusters : int
+        Number of clusters.
+    radius : int
+        Radius of the window, in pixels of the maps.
+    valid : numpy.ndarray, optional
+        Same shape as ``labels``, False at gaps: left out of both the rows and the shares.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(clusters, clusters)``; row ``a`` sums to the number of (valid) pixels of ``a``.
     """
     from scipy.ndimage import uniform_filter
 
