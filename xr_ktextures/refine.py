@@ -589,10 +589,10 @@ def context_merge(
     of joining ``a`` and ``b`` is Ward's (:func:`ward_merge`) times ``|c_a - c_b|^2``, ``c_a``
     the mean share of every cluster in the window around a pixel of ``a``
     (:func:`piece_context`, window radius ``radius``): pieces that surround each other
-    join first, whatever their size, and where no pieces share their surroundings (small
-    parcels, each of its own class) Ward's order stands. An ablation
-    (``_ablation={"overcluster": True, "context_merge": True}``), measured in
-    ``docs/quality.md``.
+    join first, whatever their size, and where no pieces share their surroundings Ward's
+    order stands. Parcels smaller than the window do share them, and there it merged
+    wrong classes. An ablation (``_ablation={"overcluster": True, "context_merge":
+    True}``), measured in ``docs/quality.md``.
 
     Parameters
     ----------
