@@ -12,11 +12,13 @@ Usage (from the project root; needs ``pip install -e ".[bench]"``)::
 
     python benchmarks/fit.py                         # the shipped sample, k = 5 and 16
     python benchmarks/fit.py --k 2 4 8 16 32 64 128 --size 512 --repeats 1   # the table of docs/scaling.md
+    python benchmarks/fit.py --option overcluster=True --option context_merge=True   # an ablation's fit time
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 import statistics
 import sys
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import MOSAIC, load_mosaic, machine
+from _common import MOSAIC, load_mosaic, machine, model_options
 
 
 class _Stages(logging.Handler):
@@ -48,7 +50,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None, help="tile the sample to SIZE x SIZE px (default: as shipped)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mosaic", type=Path, default=MOSAIC)
+    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE passed to xr_ktextures.fit")
     args = ap.parse_args()
+    options = model_options({k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in args.option)})
     mosaic = load_mosaic(args.mosaic)
     import rioxarray
     import xarray as xr
@@ -68,6 +72,7 @@ def main() -> None:
     print(f"# machine: {machine()}")
     print(f"# command: python benchmarks/fit.py {' '.join(sys.argv[1:])}")
     print(f"# image: {img.shape[1]} x {img.shape[2]} px, {img.shape[0]} bands; medians of {args.repeats} runs")
+    print(f"# options: {options or 'defaults'}")
     print("| k | anchor s | fit s | ratio | sample s | init s | train s | classes used | context (first view) |")
     print("|---|---|---|---|---|---|---|---|---|")
     xk.fit(da, k=2, seed=0, steps=2, verbose=0)  # warm-up: imports, graph tracing
@@ -79,7 +84,7 @@ def main() -> None:
             anchor.append(time.perf_counter() - t0)
             stages.seconds.clear()
             t0 = time.perf_counter()
-            model = xk.fit(da, k=k, seed=r, verbose=0)
+            model = xk.fit(da, k=k, seed=r, verbose=0, **options)
             total.append(time.perf_counter() - t0)
             parts.append(dict(stages.seconds))
             labels = xk.segment(da, model).values

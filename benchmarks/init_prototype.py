@@ -15,8 +15,10 @@ minus the chunk sampling and the training, so one run takes seconds instead of a
    ``--overcluster 2`` (the ablation ``overcluster``, not the default) the chosen view
    is first clustered into 2k clusters, refined the same way at 2k and merged to k by
    ``refine.ward_merge`` (``--merge context``: by ``refine.context_merge``, its window
-   radius 10 on the half-resolution grid, the head's widest, spanning both dates of a
-   two-date mosaic at each place);
+   as wide as the regions of the chosen view's k clusters refined, ``refine.region_width``,
+   at most radius 10 on the half-resolution grid, the head's widest, as the library does;
+   ``--merge-radius widest``: always 10; the window spans both dates of a two-date mosaic
+   at each place);
 4. gradient descent of that head on ``refine.normalized_cut`` (same radius, neighbours
    weighed by the similarity of their bands, as the library does; ``--every-neighbour``:
    every neighbour alike, the ablation that erased thin roads).
@@ -91,12 +93,26 @@ def uneven_voronoi(alpha: float):
 
 
 def run(
-    mosaic, family: str, layout: int, draw: int, edges: bool = True, over: int = 1, merge: str = "ward"
+    mosaic,
+    family: str,
+    layout: int,
+    draw: int,
+    edges: bool = True,
+    over: int = 1,
+    merge: str = "ward",
+    merge_radius: str = "regions",
 ) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
     from xr_ktextures.cluster import POOL_LADDER, choose_view
-    from xr_ktextures.refine import context_merge, multiscale_space, normalized_cut, spatial_refine, ward_merge
+    from xr_ktextures.refine import (
+        context_merge,
+        multiscale_space,
+        normalized_cut,
+        region_width,
+        spatial_refine,
+        ward_merge,
+    )
 
     img, truth = mosaic.mosaic(family, seed=layout)
     k = mosaic.FAMILIES[family]
@@ -121,7 +137,12 @@ def run(
         if merge == "context":  # (1, dates, h, w / dates): the window spans every date at a place
             by_date = np.stack(np.split(many, dates, axis=2), 1)
             f_date = np.stack(np.split(feats, dates, axis=2), 1)
-            merged = context_merge(f_date, by_date, k, radius=10, seed=0)
+            if merge_radius == "regions":  # the library's: as wide as the refined k classes' regions, <= 10
+                _, _, plain, _ = spatial_refine(feats, labels0.reshape(1, h, w), k, radius=4, seed=0)
+                wide = int(np.clip(int(region_width(np.stack(np.split(plain, dates, axis=2), 1))) // 2, 1, 10))
+            else:
+                wide = 10 if merge_radius == "widest" else max(1, choice.pool // 2)
+            merged = context_merge(f_date, by_date, k, radius=wide, seed=0)
             labels0 = np.concatenate(list(merged[0]), 1).ravel()
         else:
             labels0 = ward_merge(feats, many, k, seed=0).ravel()
@@ -148,6 +169,13 @@ def main() -> None:
         "--overcluster", type=int, default=1, help="clusters per class of the first view (default 1; 2: the ablation)"
     )
     ap.add_argument("--merge", choices=["ward", "context"], default="ward", help="how --overcluster merges")
+    ap.add_argument(
+        "--merge-radius",
+        choices=["regions", "widest", "view"],
+        default="regions",
+        help="--merge context's window: as wide as the refined k classes' regions, at most the head's widest "
+        "(the library's), always the head's widest (20 px), or the chosen view's radius",
+    )
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
     if args.uneven:  # every family's layout goes through this module-level function
@@ -164,7 +192,9 @@ def main() -> None:
             for layout in args.layouts:
                 t0 = time.perf_counter()
                 edges = not args.every_neighbour
-                first, refined, cut, view = run(mosaic, family, layout, draw, edges, args.overcluster, args.merge)
+                first, refined, cut, view = run(
+                    mosaic, family, layout, draw, edges, args.overcluster, args.merge, args.merge_radius
+                )
                 total += (refined, cut)
                 print(
                     f"draw {draw} {family:11s} L{layout} first={first:.3f} refined={refined:.3f} cut={cut:.3f} "

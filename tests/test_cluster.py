@@ -393,3 +393,22 @@ def test_ward_merge_joins_whole_clusters_in_wards_order() -> None:
     assert adjusted_rand_score(reference, merged[::300]) == 1.0
     with pytest.raises(ValueError, match="every cluster"):
         ward_merge(x, np.where(over == 6, 7, over), 3)  # cluster 6 absent
+
+
+def test_the_merges_leave_the_gaps_made_up_values_out_of_the_centres() -> None:
+    from xr_ktextures.refine import context_merge, ward_merge
+
+    # two blobs, each in two clusters; cluster 1 (of the blob at 0) also holds gap pixels
+    # whose filled values lie at the other blob
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2, 3], 200)
+    labels = np.concatenate([labels, np.ones(600, int)])
+    centre = np.array([0.0, 0.5, 8.0, 8.5])[labels]
+    centre[800:] = 8.2
+    feats = (centre[:, None] + rng.normal(0, 0.2, (len(labels), 2)))[None, None]  # (1, 1, 1400, 2)
+    labels, valid = labels[None, None], (np.arange(1400) < 800)[None, None]
+    for merge in (ward_merge, lambda f, lab, k, **kw: context_merge(f, lab, k, radius=1, **kw)):
+        with_gaps = merge(feats, labels, 2)[0, 0, :800]
+        assert with_gaps[200] == with_gaps[400]  # cluster 1's centre pulled to the other blob
+        kept = merge(feats, labels, 2, valid=valid)[0, 0, :800]
+        assert kept[0] == kept[200] != kept[400] == kept[600]

@@ -436,16 +436,47 @@ def test_the_context_merge_ablation_merges_by_the_surroundings_and_needs_the_ove
         calls.append((int(labels.max()) + 1, kw["radius"]))
         return real(features, labels, k, **kw)
 
+    widths: list[float] = []
+    real_width = initialise.region_width
+    monkeypatch.setattr(initialise, "region_width", lambda *a: widths.append(real_width(*a)) or widths[-1])
     monkeypatch.setattr(initialise, "context_merge", spy)
     ablation = {"overcluster": True, "context_merge": True}
     model = KTextures(k=3, seed=0, _ablation=ablation).fit(patches, steps=0, patch_size=32, verbose=0)
-    assert calls == [(6, 20)]  # 2k clusters; the head's widest radius, 20 px (48 px patches: every pixel read)
+    # 2k clusters; a window as wide as the k classes' regions (48 px patches: every pixel read),
+    # at most the head's widest (radius 20 px)
+    assert len(widths) == 1 and calls == [(6, int(np.clip(int(widths[0]) // 2, 1, 20)))]
     assert len(np.unique(model.predict(patches))) == 3
     config = model.network.get_config()
     assert config["context_merge"] is True and config["overcluster"] is True
     assert KTexturesNet.from_config(config).ablation.context_merge is True
     with pytest.raises(InputError, match="overcluster=True"):
         KTextures(k=3, _ablation={"context_merge": True})
+
+
+def test_patches_of_places_at_several_dates_reach_the_context_merge_date_by_date(patches, monkeypatch) -> None:
+    from xr_ktextures import initialise
+
+    shapes: list[tuple[int, ...]] = []
+    real = initialise.context_merge
+
+    def spy(features, labels, k, **kw):
+        shapes.append(labels.shape)
+        assert features.shape[:-1] == labels.shape
+        return real(features, labels, k, **kw)
+
+    monkeypatch.setattr(initialise, "context_merge", spy)
+    places = patches.reshape(3, 2, 48, 48, 4)  # three places at two dates
+    ablation = {"overcluster": True, "context_merge": True}
+    model = KTextures(k=3, seed=0, _ablation=ablation).fit(places, steps=1, batch_size=2, patch_size=32, verbose=0)
+    assert shapes == [(3, 2, 48, 48)]  # (places, dates, h, w): 48 px patches, every pixel read
+    assert model.predict(patches).shape == (6, 48, 48)
+    flat = KTextures(k=3, seed=0, _ablation=ablation).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert shapes[1] == (6, 1, 48, 48)  # one date per patch
+    assert flat.fitted
+    with pytest.raises(InputError, match=r"\(N, dates, H, W, 4\)"):
+        KTextures(k=3).fit(places[None], steps=0, patch_size=32, verbose=0)
+    with pytest.raises(InputError, match=r"\(N, dates, H, W, 4\)"):
+        KTextures(k=3).fit(places[:, :0], steps=0, patch_size=32, verbose=0)
 
 
 def test_a_config_saved_by_0_2_pre_releases_loads_with_its_fixed_window_and_unscaled_head() -> None:

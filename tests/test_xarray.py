@@ -171,6 +171,59 @@ def test_a_window_no_larger_than_a_patch_gives_that_patch_once() -> None:
     assert len(smaller) > 4 and len({p.tobytes() for p in smaller}) == len(smaller)
 
 
+def test_dates_together_samples_each_place_at_several_dates_at_the_same_pixels() -> None:
+    from xr_ktextures.geo import describe
+    from xr_ktextures.sampling import sample_patches
+
+    yy, xx = np.mgrid[0:96, 0:96].astype(np.float32)
+    img = np.stack([np.stack([yy * 1000 + xx, np.full_like(yy, t), yy, xx]) for t in range(5)])
+    img[3, :, 40:44, 40:60] = np.nan  # a gap on one date: counted over the dates of a patch
+    da = xr.DataArray(img, dims=("time", "band", "y", "x")).chunk({"time": 1, "y": 48, "x": 48})
+    da, info = describe(da)
+    one_by_one = sample_patches(da, info, n_chunks=4, patches_per_chunk=6, patch_size=32, seed=0)
+    assert one_by_one.ndim == 4  # the default: every window at its own date and place
+    for n_chunks, dates in ((4, 2), (12, 3), (40, 5)):  # ceil(12 / 4 places) = 3 dates; at most the 5 there are
+        together = sample_patches(
+            da, info, n_chunks=n_chunks, patches_per_chunk=6, patch_size=32, seed=0, dates_together=True
+        )
+        assert together.shape[1:] == (dates, 32, 32, 4)
+        clean = np.isfinite(together).all(axis=(1, 2, 3, 4))
+        assert clean.sum() >= len(together) // 2
+        assert (together[clean, :, :, :, 0] == together[clean, :1, :, :, 0]).all()  # the same pixels at every date
+        when = together[:, :, 0, 0, 1]
+        assert (np.diff(when, axis=1) > 0).all()  # distinct dates, in order
+        assert np.isnan(together).mean() <= 0.05  # at most MAX_FILLED of a patch's pixels over its dates
+    flat = describe(xr.DataArray(img[0], dims=("band", "y", "x")))
+    assert sample_patches(*flat, n_chunks=2, patches_per_chunk=3, patch_size=32, dates_together=True).ndim == 4
+
+
+def test_fit_with_the_context_merge_samples_a_time_series_date_by_date_at_each_place(monkeypatch) -> None:
+    from xr_ktextures import api, initialise
+
+    seen: list[tuple[int, ...]] = []
+    real = initialise.context_merge
+
+    def spy(features, labels, k, **kw):
+        seen.append(labels.shape)
+        return real(features, labels, k, **kw)
+
+    monkeypatch.setattr(initialise, "context_merge", spy)
+    sampled: list[bool] = []
+    real_sample = api.sample_patches
+    monkeypatch.setattr(
+        api, "sample_patches", lambda *a, **kw: sampled.append(kw["dates_together"]) or real_sample(*a, **kw)
+    )
+    rng = np.random.default_rng(0)
+    cube = xr.DataArray(rng.random((2, 4, 64, 64), dtype=np.float32), dims=("time", "band", "y", "x")).chunk(
+        {"time": 1, "y": 32, "x": 32}
+    )
+    options = {"steps": 0, "patch_size": 32, "sample_size": 32, "verbose": 0, "n_chunks": 4}
+    xk.fit(cube, k=2, _ablation={"overcluster": True, "context_merge": True}, **options)
+    assert seen and seen[0][1] == 2  # both dates of each sampled place, side by side in the merge's window
+    xk.fit(cube, k=2, **options)
+    assert sampled == [True, False]  # the default samples every window at its own date and place
+
+
 def test_a_nan_edge_on_an_image_barely_larger_than_the_window_falls_back_with_a_warning() -> None:
     from xr_ktextures.geo import describe
     from xr_ktextures.sampling import sample_patches

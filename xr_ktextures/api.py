@@ -150,6 +150,8 @@ def fit(
             patch_size=int(sample_size),
             min_size=patch_size,
             seed=seed,
+            # the context merge sees a place's looks on several dates side by side
+            dates_together=model.network.ablation.context_merge,
         )
         log_timing("sample", t0)
         logger.info(

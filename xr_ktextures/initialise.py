@@ -19,6 +19,7 @@ from .refine import (
     context_merge,
     multiscale_space,
     normalized_cut,
+    region_width,
     spatial_refine,
     ward_merge,
 )
@@ -45,6 +46,7 @@ def initialise_masks(
     over: bool = False,
     merge: str = "ward",
     valid: np.ndarray | None = None,
+    dates: int = 1,
 ) -> tuple[dict[str, float] | None, str]:
     """Set the mask head (and, with ``auto_context``, its radius and view) from a clustering of the sample.
 
@@ -87,11 +89,15 @@ def initialise_masks(
         ``docs/quality.md``).
     merge : str
         How ``over`` merges: ``"ward"`` (:func:`ward_merge`) or ``"context"``
-        (:func:`context_merge`, its window the head's widest).
+        (:func:`context_merge`, its window as wide as the regions of the chosen view's k
+        clusters refined, :func:`region_width`, at most the head's widest).
     valid : numpy.ndarray, optional
         ``(N, H, W)`` bool: False at pixels that were gaps (filled before scaling); they
         are left out of the sampled pixels, and out of the refinement's votes, fits and
         cut (its label maps still hold them, filled from their neighbours, as context).
+    dates : int
+        The patches are places at ``dates`` dates, in runs of ``dates`` consecutive
+        patches (the same pixels on each): the context merge's window spans the dates.
 
     Returns
     -------
@@ -138,7 +144,9 @@ def initialise_masks(
             if over:  # the same view, more clusters: merged back to k below
                 same = [(choice.view, choice.pool)]
                 finer = choose_view(x, first, OVERCLUSTER * k, seed=seed, rounds=rounds, candidates=same)
-            kernel, bias, labels = _refine_multiscale(enc, scaled, x, first, choice, k, seed, cut, finer, valid, merge)
+            kernel, bias, labels = _refine_multiscale(
+                enc, scaled, x, first, choice, k, seed, cut, finer, valid, merge, dates
+            )
         else:
             enc.pool, enc.view = choice.pool, choice.view
             kernel, bias, labels = choice.kernel, choice.bias, choice.labels
@@ -221,6 +229,7 @@ def _refine_multiscale(
     finer: ViewChoice | None = None,
     valid: np.ndarray | None = None,
     merge: str = "ward",
+    dates: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The multi-scale head: :func:`spatial_refine` from the chosen view's labels, then
     (``cut``) gradient descent on :func:`normalized_cut`, neighbours weighed by the
@@ -231,16 +240,21 @@ def _refine_multiscale(
     refinement at ``k`` starts from the merged labels. A k-means of one view tends to split
     one broad class and lump two close ones; with more clusters the close classes fall
     apart, the refinement over every radius finds what separates them, and Ward's merges
-    in that discriminant space join the pieces of the broad class. An ablation, not the
-    default: Ward's criterion makes small clusters cheap to merge, and on mosaics whose
-    classes cover uneven areas it merged small classes (``docs/quality.md``).
+    in that discriminant space join the pieces of the broad class. Ward's criterion alone
+    makes small clusters cheap to merge, and on mosaics whose classes cover uneven areas
+    it merged small classes (``docs/quality.md``); ``merge="context"`` weighs its cost by
+    how differently the pieces' surroundings are made up (:func:`context_merge`), in a
+    window as wide as the regions of the view's k clusters refined (:func:`region_width`,
+    at most the head's widest: parcels smaller than a wider window lose).
 
     The patches' hypercolumns are averaged at every radius of the head and read on a grid
     of every second pixel (label maps, for the neighbourhood vote), in the space of
     :func:`multiscale_space`; the classifier found there is written back as weights on the
     raw hypercolumn, one block of k logits per radius. Returns the ``(channels, k *
     scales)`` kernel, its bias and the labels of the sampled pixels ``x``. ``valid``
-    (``(N, H, W)``, False at gaps) leaves the gaps out of the refinement and the cut.
+    (``(N, H, W)``, False at gaps) leaves the gaps out of the refinement and the cut;
+    ``dates`` > 1: runs of that many patches are one place's dates, seen together by the
+    context merge.
     """
     import keras
 
@@ -284,11 +298,22 @@ def _refine_multiscale(
             _, _, refined, _ = spatial_refine(
                 feats_all, many, finer.kernel.shape[1], radius=radius, seed=seed, valid=on
             )
-            if merge == "context":  # the window of the head's widest radius
-                wide = max(1, max(enc.scales) // stride)
-                labels0 = context_merge(feats_all, refined, k, radius=wide, valid=on, seed=seed)
+            if merge == "context":  # a window as wide as the classes' regions, at most the head's widest
+                _, _, plain, _ = spatial_refine(feats_all, labels0, k, radius=radius, seed=seed, valid=on)
+                across = region_width(plain, on)
+                wide = int(np.clip(int(across) // 2, 1, max(1, max(enc.scales) // stride)))
+                places = (len(refined) // dates, dates, *refined.shape[1:])  # a place's dates side by side
+                together = context_merge(
+                    feats_all.reshape(*places, -1),
+                    refined.reshape(places),
+                    k,
+                    radius=wide,
+                    valid=None if on is None else on.reshape(places),
+                    seed=seed,
+                )
+                labels0 = together.reshape(refined.shape)
             else:
-                labels0 = ward_merge(feats_all, refined, k, seed=seed)
+                labels0 = ward_merge(feats_all, refined, k, valid=on, seed=seed)
         except ValueError:  # a cluster absent from the grid or the pixels drawn to fit: start from the k clusters
             pass
     if len(np.unique(labels0 if on is None else labels0[on])) < k:  # a class too rare to show: the view's head

@@ -264,7 +264,10 @@ class KTextures:
         Parameters
         ----------
         patches : numpy.ndarray
-            ``(N, H, W, bands)``, ``H, W >= patch_size``. A pixel with a non-finite band
+            ``(N, H, W, bands)``, ``H, W >= patch_size``; or ``(N, dates, H, W, bands)``,
+            patch ``i`` at the same pixels on each date (as :func:`xr_ktextures.fit`
+            samples a time series for the context merge, which then sees a place's dates
+            together; training reads them as ``N * dates`` patches). A pixel with a non-finite band
             (NaN: a gap, as :func:`xr_ktextures.fit` samples them) is filled from the
             valid values around it, as :meth:`predict` fills gaps for their neighbours
             (``xr_ktextures._nodata.fill_gaps``), and left out of the cluster

@@ -23,6 +23,7 @@ __all__ = [
     "multiscale_space",
     "normalized_cut",
     "piece_context",
+    "region_width",
     "spatial_refine",
     "ward_merge",
 ]
@@ -430,10 +431,12 @@ every radius and merged to k by :func:`ward_merge` (measured, not adopted:
 ``docs/quality.md``)."""
 
 
-def _centres(features: np.ndarray, labels: np.ndarray, pixels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sizes and centres of the clusters among ``pixels`` drawn pixels, in the space of
-    scikit-learn's linear discriminant analysis fitted to the clusters (distances in units
-    of the pooled within-cluster spread, so no feature weighs by its scale)."""
+def _centres(
+    features: np.ndarray, labels: np.ndarray, pixels: int, seed: int, valid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes and centres of the clusters among ``pixels`` pixels drawn (where ``valid``), in
+    the space of scikit-learn's linear discriminant analysis fitted to the clusters
+    (distances in units of the pooled within-cluster spread, so no feature weighs by its scale)."""
     import warnings
 
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -441,7 +444,8 @@ def _centres(features: np.ndarray, labels: np.ndarray, pixels: int, seed: int) -
     x = features.reshape(-1, features.shape[-1]).astype(np.float64)
     y = np.asarray(labels).ravel()
     big = int(y.max()) + 1
-    idx = np.random.default_rng(seed).choice(len(y), min(pixels, len(y)), replace=False)
+    pool = np.arange(len(y)) if valid is None else np.flatnonzero(np.asarray(valid).ravel())
+    idx = pool[np.random.default_rng(seed).choice(len(pool), min(pixels, len(pool)), replace=False)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # collinear features: the shrinkage handles them
         lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=1e-3).fit(x[idx], y[idx])
@@ -461,14 +465,19 @@ def _merge(n: np.ndarray, mu: np.ndarray, labels: np.ndarray, k: int, context: n
     ctx = None if context is None else context.astype(np.float64).copy()
     group = np.arange(big)
     alive = np.ones(big, bool)
+
+    def squared_distances(a: np.ndarray) -> np.ndarray:  # |a_i - a_j|^2 from the Gram matrix: K^2 memory, BLAS
+        sq = (a * a).sum(1)
+        return np.maximum(sq[:, None] + sq[None] - 2.0 * (a @ a.T), 0.0)
+
     for _ in range(big - k):
         live = np.flatnonzero(alive)
-        d2 = ((mu[live, None] - mu[None, live]) ** 2).sum(-1)
+        d2 = squared_distances(mu[live])
         cost = n[live, None] * n[None, live] / (n[live, None] + n[None, live]) * d2
         if ctx is not None:
             rows = ctx[np.ix_(live, live)]
             rows /= np.maximum(rows.sum(1, keepdims=True), 1e-12)
-            cost = cost * ((rows[:, None] - rows[None]) ** 2).sum(-1)
+            cost = cost * squared_distances(rows)
         cost[np.diag_indices(len(live))] = np.inf
         a, b = np.unravel_index(np.argmin(cost), cost.shape)
         i, j = live[min(a, b)], live[max(a, b)]
@@ -483,7 +492,15 @@ def _merge(n: np.ndarray, mu: np.ndarray, labels: np.ndarray, k: int, context: n
     return lut[np.asarray(labels).ravel()].reshape(np.shape(labels))
 
 
-def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int = 60_000, seed: int = 0) -> np.ndarray:
+def ward_merge(
+    features: np.ndarray,
+    labels: np.ndarray,
+    k: int,
+    *,
+    valid: np.ndarray | None = None,
+    pixels: int = 60_000,
+    seed: int = 0,
+) -> np.ndarray:
     """Merge clusters to ``k`` by Ward's criterion in the discriminant space of the clusters.
 
     The space is that of scikit-learn's linear discriminant analysis fitted to the
@@ -501,8 +518,10 @@ def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int 
         Cluster of each pixel, ``0..K-1`` with every cluster present, same leading shape.
     k : int
         Number of clusters after merging (``<= K``).
+    valid : numpy.ndarray, optional
+        Same shape as ``labels``, False at gaps: left out of the drawn pixels.
     pixels : int
-        Pixels drawn to fit the discriminant space and the centroids.
+        Pixels drawn (among the valid ones) to fit the discriminant space and the centroids.
     seed : int
         Seed of the draw.
 
@@ -520,8 +539,46 @@ def ward_merge(features: np.ndarray, labels: np.ndarray, k: int, *, pixels: int 
     >>> np.unique(ward_merge(x, over, 2).reshape(2, 200), axis=1).tolist()
     [[0], [1]]
     """
-    n, mu = _centres(features, labels, pixels, seed)
+    n, mu = _centres(features, labels, pixels, seed, valid)
     return _merge(n, mu, labels, k)
+
+
+def region_width(labels: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """How wide the regions of a label map are: the mean length of the runs of one label
+    along its rows and its columns (the mean of the two), in pixels of the maps.
+
+    A run ends where the label changes or the map ends; pixels next to a gap (False in
+    ``valid``) neither end a run nor count.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(..., h, w)`` label maps.
+    valid : numpy.ndarray, optional
+        Same shape, False at gaps.
+
+    Returns
+    -------
+    float
+        The mean run length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stripes = np.repeat(np.arange(4), 8)[None, :].repeat(32, 0)  # 8 px wide columns
+    >>> region_width(stripes)  # 8 along the rows, 32 down the columns
+    20.0
+    """
+    lab = np.asarray(labels).reshape(-1, *np.shape(labels)[-2:])
+    on = np.ones(lab.shape, bool) if valid is None else np.asarray(valid, bool).reshape(lab.shape)
+    widths = []
+    for axis in (1, 2):
+        both = np.diff(on.astype(np.int8), axis=axis) == 0
+        both &= np.delete(on, -1, axis=axis)
+        ends = int(((np.diff(lab, axis=axis) != 0) & both).sum())
+        lines = lab.shape[0] * lab.shape[3 - axis]
+        widths.append(int(on.sum()) / (ends + lines))
+    return float(np.mean(widths))
 
 
 def piece_context(labels: np.ndarray, clusters: int, radius: int, valid: np.ndarray | None = None) -> np.ndarray:
@@ -590,9 +647,11 @@ def context_merge(
     the mean share of every cluster in the window around a pixel of ``a``
     (:func:`piece_context`, window radius ``radius``): pieces that surround each other
     join first, whatever their size, and where no pieces share their surroundings Ward's
-    order stands. Parcels smaller than the window do share them, and there it merged
-    wrong classes. An ablation (``_ablation={"overcluster": True, "context_merge":
-    True}``), measured in ``docs/quality.md``.
+    order stands. Parcels smaller than the window do share them, and there a 41 px window
+    merged wrong classes: the fit's window (``radius``) is as wide as the regions of the
+    refined k-clustering (:func:`region_width`), at most the head's widest. An ablation
+    (``_ablation={"overcluster": True, "context_merge": True}``), measured in
+    ``docs/quality.md``.
 
     Parameters
     ----------
@@ -605,7 +664,7 @@ def context_merge(
     radius : int
         Radius of the window, in pixels of the maps.
     valid : numpy.ndarray, optional
-        False at gaps.
+        False at gaps: left out of the centres and of the surroundings.
     pixels, seed : int
         As in :func:`ward_merge`.
 
@@ -630,5 +689,5 @@ def context_merge(
     >>> sorted(np.unique(merged[:, :, :16]).tolist()), sorted(np.unique(merged[:, :, 16:]).tolist())
     ([0], [1])
     """
-    n, mu = _centres(features, labels, pixels, seed)
+    n, mu = _centres(features, labels, pixels, seed, valid)
     return _merge(n, mu, labels, k, piece_context(labels, len(n), radius, valid))

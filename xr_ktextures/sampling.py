@@ -71,6 +71,7 @@ def sample_patches(
     max_window: int = 512,
     min_size: int | None = None,
     seed: int = 0,
+    dates_together: bool = False,
 ) -> np.ndarray:
     """Compute a random sample of chunks and cut ``(N, patch, patch, bands)`` float32 patches.
 
@@ -97,11 +98,21 @@ def sample_patches(
         :data:`MAX_FILLED_FALLBACK`, with a warning.
     seed : int
         Seed of the random choice of windows and patches.
+    dates_together : bool
+        For an array with dims other than band, y and x (dates): sample places, and
+        each place at several dates, with the patches at the same pixels on every date,
+        so that the fit sees how one place looks at each date
+        (:func:`~xr_ktextures.refine.context_merge`). The window budget stays
+        ``n_chunks``: ``D = min(dates, max(2, ceil(n_chunks / places)))`` dates at each of
+        ``min(places, max(1, n_chunks // D))`` places. Without other dims, as False.
 
     Returns
     -------
     numpy.ndarray
-        ``float32`` patches; their few nodata pixels (every band) are NaN.
+        ``float32`` patches; their few nodata pixels (every band) are NaN. With
+        ``dates_together`` and dates, ``(N, D, patch, patch, bands)``: patch ``i`` at
+        ``D`` dates (a patch is kept when its pixels over the ``D`` dates are at most
+        :data:`MAX_FILLED` nodata, as for one date).
 
     Raises
     ------
@@ -132,29 +143,40 @@ def sample_patches(
     xwin = _windows_along(chunks[-2], patch_size, max_window)
     rng = np.random.default_rng(seed)
     lead_total = int(np.prod(lead)) if lead else 1
-    n_cand = lead_total * len(ywin) * len(xwin)
-    pick = rng.choice(n_cand, size=min(n_chunks, n_cand), replace=False)
+    places = len(ywin) * len(xwin)
+    groups: list[list[tuple[int, int]]] = []  # (date, place) of the windows cut at the same pixels
+    if dates_together and lead_total > 1:
+        dates = min(lead_total, max(2, -(-n_chunks // places)))
+        for p in np.sort(rng.choice(places, size=min(places, max(1, n_chunks // dates)), replace=False)):
+            groups.append([(int(t), int(p)) for t in np.sort(rng.choice(lead_total, dates, replace=False))])
+    else:
+        n_cand = lead_total * places
+        for p in np.sort(rng.choice(n_cand, size=min(n_chunks, n_cand), replace=False)):
+            groups.append([divmod(int(p), places)])
     selections = []
-    for p in np.sort(pick):
-        t, rest = divmod(int(p), len(ywin) * len(xwin))
-        iy, ix = divmod(rest, len(xwin))
+    for t, p in (window for group in groups for window in group):
+        iy, ix = divmod(p, len(xwin))
         idx = np.unravel_index(t, lead) if lead else ()
         (y0, y1), (x0, x1) = ywin[iy], xwin[ix]
         selections.append(data[(*idx, slice(y0, y1), slice(x0, x1), slice(None))])
-    windows = dask.compute(*selections) if any(hasattr(s, "dask") for s in selections) else selections
+    computed = dask.compute(*selections) if any(hasattr(s, "dask") for s in selections) else selections
+    windows = []
+    for group in groups:  # back into groups: the windows of one place, date by date
+        windows.append(computed[: len(group)])
+        computed = computed[len(group) :]
     nodata = info.nodata
     sizes = [patch_size]
     while min_size is not None and sizes[-1] > min_size:  # fall back in 3/4 steps to min_size
         sizes.append(max(min_size, sizes[-1] * 3 // 4))
     arrays, sats = [], []
-    for w in windows:
-        a = np.asarray(w, dtype=np.float32)
+    for group in windows:
+        a = np.stack([np.asarray(w, dtype=np.float32) for w in group])  # (dates, y, x, band)
         bad = invalid_pixels(a, nodata)
         if bad.any():  # a copy: a numpy input's own values stay as they are
             a = np.where(bad[..., None], np.float32(np.nan), a)
         arrays.append(a)
-        # summed-area tables: O(1) "how many bad pixels in this patch" per candidate position
-        sats.append(np.pad(bad.cumsum(0).cumsum(1), ((1, 0), (1, 0))))
+        # summed-area tables over the dates: O(1) "how many bad pixels in this patch" per position
+        sats.append(np.pad(bad.sum(0).cumsum(0).cumsum(1), ((1, 0), (1, 0))))
     patches: list[np.ndarray] = []
     # larger patches first, then fewer gaps: the clustering reads 41 px windows at pixels
     # far from a patch edge, so a wide patch with its gaps left out serves it better than
@@ -172,7 +194,9 @@ def sample_patches(
             f"{MAX_FILLED_FALLBACK:.0%} nodata/NaN (nodata={nodata}); sample more chunks (n_chunks=...), "
             "use a smaller patch_size, or check that the input holds valid data."
         )
-    out = np.stack(patches)
+    out = np.stack(patches)  # (N, dates, size, size, band)
+    if len(groups[0]) == 1:  # one date per window: (N, size, size, band)
+        out = out[:, 0]
     if share > MAX_FILLED:
         filled = float(np.isnan(out[..., 0]).mean())
         warnings.warn(
@@ -203,11 +227,12 @@ def _valid_patches(
     rng: np.random.Generator,
     share: float = 0.0,
 ) -> list[np.ndarray]:
-    """Up to ``per_window`` random ``size`` px patches per window with at most ``share`` bad pixels."""
-    most = int(share * size * size)
+    """Up to ``per_window`` random ``size`` px patches per ``(dates, y, x, band)`` window, at the
+    same pixels on every date, with at most ``share`` of their pixels bad."""
     patches = []
     for w, sat in zip(arrays, sats):
-        h, wd = w.shape[:2]
+        most = int(share * size * size * w.shape[0])
+        h, wd = w.shape[1:3]
         if h < size or wd < size:
             continue
         ys = rng.integers(0, h - size + 1, per_window)
@@ -216,7 +241,7 @@ def _valid_patches(
         for y, x in dict.fromkeys(zip(ys.tolist(), xs.tolist())):
             y2, x2 = y + size, x + size
             if sat[y2, x2] - sat[y, x2] - sat[y2, x] + sat[y, x] <= most:
-                patches.append(w[y:y2, x:x2])
+                patches.append(w[:, y:y2, x:x2])
     return patches
 
 

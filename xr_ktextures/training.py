@@ -43,7 +43,8 @@ def train(
     check_int("steps", steps, 0)
     check_int("batch_size", batch_size, 1)
     seed_backend(net.seed)
-    data = patches.astype(np.float32, copy=False)
+    dates = patches.shape[1] if patches.ndim == 5 else 1  # (N, dates, H, W, bands): one place per patch
+    data = patches.astype(np.float32, copy=False).reshape(-1, *patches.shape[-3:])
     gaps = invalid_pixels(data)
     if gaps.any():  # statistics of the valid values; gaps filled as predict fills them
         data = np.where(np.isfinite(data), data, np.float32(np.nan))
@@ -79,6 +80,7 @@ def train(
                 over=ablation.overcluster,
                 merge="context" if ablation.context_merge else "ward",
                 valid=~gaps if gaps.any() else None,
+                dates=dates,
             )
             if scores is not None:
                 net.context_scores = scores
@@ -112,14 +114,18 @@ def train(
 
 
 def check_patches(patches: Any, bands: int, patch_size: Any) -> np.ndarray:
-    """``patches`` as an array; :class:`~xr_ktextures.InputError` unless ``(N, H, W, bands)``, real and finite."""
+    """``patches`` as an array; :class:`~xr_ktextures.InputError` unless ``(N, H, W, bands)`` or
+    ``(N, dates, H, W, bands)``, real, and at most half gaps."""
     check_patch_size(patch_size)
     a = np.asarray(patches)
-    if a.ndim != 4 or a.shape[-1] != bands:
-        raise InputError(f"patches must be shaped (N, H, W, {bands}) for a {bands}-band model, got {a.shape}.")
-    if a.shape[1] < patch_size or a.shape[2] < patch_size:
+    if a.ndim not in (4, 5) or a.shape[-1] != bands or 0 in a.shape[:-3]:
         raise InputError(
-            f"patches of {a.shape[1]}x{a.shape[2]} px are smaller than patch_size={patch_size}; "
+            f"patches must be shaped (N, H, W, {bands}), or (N, dates, H, W, {bands}) for the same places at "
+            f"several dates, for a {bands}-band model, got {a.shape}."
+        )
+    if a.shape[-3] < patch_size or a.shape[-2] < patch_size:
+        raise InputError(
+            f"patches of {a.shape[-3]}x{a.shape[-2]} px are smaller than patch_size={patch_size}; "
             "pass larger patches or a smaller patch_size."
         )
     if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
