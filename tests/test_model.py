@@ -403,7 +403,7 @@ def test_the_normalised_cut_trains_the_initial_head_and_only_its_ablation_is_wri
     assert KTexturesNet.from_config(plain.network.get_config()).ablation.normalized_cut is False
 
 
-def test_the_overclustering_ablation_merges_more_clusters_and_is_written_only_when_on(patches, monkeypatch) -> None:
+def test_the_wards_merge_and_the_k_clusters_ablations_are_written_only_when_on(patches, monkeypatch) -> None:
     from xr_ktextures import initialise
 
     merges: list[int] = []
@@ -414,19 +414,19 @@ def test_the_overclustering_ablation_merges_more_clusters_and_is_written_only_wh
         return real(features, labels, k, **kw)
 
     monkeypatch.setattr(initialise, "ward_merge", spy)
-    default = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
-    assert merges == []
-    over = KTextures(k=3, seed=0, _ablation={"overcluster": True}).fit(patches, steps=0, patch_size=32, verbose=0)
-    assert merges == [6]  # OVERCLUSTER x k clusters of the chosen view, merged to k
+    plain = KTextures(k=3, seed=0, _ablation={"overcluster": False}).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert merges == []  # k clusters: nothing to merge
+    ward = {"context_merge": False}
+    over = KTextures(k=3, seed=0, _ablation=ward).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert merges == [6]  # OVERCLUSTER x k clusters of the chosen view, merged to k by Ward's criterion
     assert len(np.unique(over.predict(patches))) == 3
-    assert over.network.get_config()["overcluster"] is True
-    assert "overcluster" not in default.network.get_config()  # the default's config is as before
-    assert KTexturesNet.from_config(over.network.get_config()).ablation.overcluster is True
+    assert over.network.get_config()["context_merge"] is False and "overcluster" not in over.network.get_config()
+    assert plain.network.get_config()["overcluster"] is False and "context_merge" not in plain.network.get_config()
+    for model in (plain, over):
+        assert KTexturesNet.from_config(model.network.get_config()).ablation == model.network.ablation
 
 
-def test_the_context_merge_ablation_merges_by_the_surroundings_and_needs_the_overclustering(
-    patches, monkeypatch
-) -> None:
+def test_the_default_merges_its_overclustering_by_the_surroundings(patches, monkeypatch) -> None:
     from xr_ktextures import initialise
 
     calls: list[tuple[int, int]] = []
@@ -440,17 +440,17 @@ def test_the_context_merge_ablation_merges_by_the_surroundings_and_needs_the_ove
     real_width = initialise.region_width
     monkeypatch.setattr(initialise, "region_width", lambda *a: widths.append(real_width(*a)) or widths[-1])
     monkeypatch.setattr(initialise, "context_merge", spy)
-    ablation = {"overcluster": True, "context_merge": True}
-    model = KTextures(k=3, seed=0, _ablation=ablation).fit(patches, steps=0, patch_size=32, verbose=0)
+    model = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
     # 2k clusters; a window as wide as the k classes' regions (48 px patches: every pixel read),
     # at most the head's widest (radius 20 px)
     assert len(widths) == 1 and calls == [(6, int(np.clip(int(widths[0]) // 2, 1, 20)))]
     assert len(np.unique(model.predict(patches))) == 3
     config = model.network.get_config()
-    assert config["context_merge"] is True and config["overcluster"] is True
-    assert KTexturesNet.from_config(config).ablation.context_merge is True
-    with pytest.raises(InputError, match="overcluster=True"):
-        KTextures(k=3, _ablation={"context_merge": True})
+    assert "context_merge" not in config and "overcluster" not in config  # the default's config is as before
+    ablation = KTexturesNet.from_config(config).ablation
+    assert ablation.context_merge is True and ablation.overcluster is True
+    with pytest.raises(InputError, match="leave overcluster on"):
+        KTextures(k=3, _ablation={"overcluster": False, "context_merge": True})
 
 
 def test_patches_of_places_at_several_dates_reach_the_context_merge_date_by_date(patches, monkeypatch) -> None:
@@ -466,11 +466,10 @@ def test_patches_of_places_at_several_dates_reach_the_context_merge_date_by_date
 
     monkeypatch.setattr(initialise, "context_merge", spy)
     places = patches.reshape(3, 2, 48, 48, 4)  # three places at two dates
-    ablation = {"overcluster": True, "context_merge": True}
-    model = KTextures(k=3, seed=0, _ablation=ablation).fit(places, steps=1, batch_size=2, patch_size=32, verbose=0)
+    model = KTextures(k=3, seed=0).fit(places, steps=1, batch_size=2, patch_size=32, verbose=0)
     assert shapes == [(3, 2, 48, 48)]  # (places, dates, h, w): 48 px patches, every pixel read
     assert model.predict(patches).shape == (6, 48, 48)
-    flat = KTextures(k=3, seed=0, _ablation=ablation).fit(patches, steps=0, patch_size=32, verbose=0)
+    flat = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
     assert shapes[1] == (6, 1, 48, 48)  # one date per patch
     assert flat.fitted
     with pytest.raises(InputError, match=r"\(N, dates, H, W, 4\)"):

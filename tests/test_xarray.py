@@ -197,7 +197,7 @@ def test_dates_together_samples_each_place_at_several_dates_at_the_same_pixels()
     assert sample_patches(*flat, n_chunks=2, patches_per_chunk=3, patch_size=32, dates_together=True).ndim == 4
 
 
-def test_fit_with_the_context_merge_samples_a_time_series_date_by_date_at_each_place(monkeypatch) -> None:
+def test_fit_samples_a_time_series_date_by_date_at_each_place_for_the_context_merge(monkeypatch) -> None:
     from xr_ktextures import api, initialise
 
     seen: list[tuple[int, ...]] = []
@@ -218,10 +218,10 @@ def test_fit_with_the_context_merge_samples_a_time_series_date_by_date_at_each_p
         {"time": 1, "y": 32, "x": 32}
     )
     options = {"steps": 0, "patch_size": 32, "sample_size": 32, "verbose": 0, "n_chunks": 4}
-    xk.fit(cube, k=2, _ablation={"overcluster": True, "context_merge": True}, **options)
-    assert seen and seen[0][1] == 2  # both dates of each sampled place, side by side in the merge's window
     xk.fit(cube, k=2, **options)
-    assert sampled == [True, False]  # the default samples every window at its own date and place
+    assert seen and seen[0][1] == 2  # both dates of each sampled place, side by side in the merge's window
+    xk.fit(cube, k=2, _ablation={"context_merge": False}, **options)  # Ward's merge
+    assert sampled == [True, False]  # without the context merge, every window at its own date and place
 
 
 def test_a_nan_edge_on_an_image_barely_larger_than_the_window_falls_back_with_a_warning() -> None:

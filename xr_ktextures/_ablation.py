@@ -44,14 +44,14 @@ class Ablation:
         colours' similarity (False: the refined head, as before 0.2.0's last change).
     overcluster : bool
         Start the multi-scale head from :data:`~xr_ktextures.refine.OVERCLUSTER` times k
-        clusters of the chosen view, refined over every radius and merged to k by
-        :func:`~xr_ktextures.refine.ward_merge` (False, the default: k clusters). Measured
-        in ``docs/quality.md`` and not adopted: it gains on mosaics of even class areas
-        and loses on uneven ones.
-    context_merge : bool
+        clusters of the chosen view, refined over every radius and merged to k (True, the
+        default since 0.2.0's last change; False: k clusters, as before).
+    context_merge : bool, optional
         With ``overcluster``, merge by :func:`~xr_ktextures.refine.context_merge` (Ward's
-        cost times how differently the clusters' surroundings are made up) instead of
-        Ward's criterion alone. Measured in ``docs/quality.md``; not the default yet.
+        cost times how differently the clusters' surroundings are made up; None: True
+        with ``overcluster``); False: by :func:`~xr_ktextures.refine.ward_merge`, Ward's
+        criterion alone, which lost on mosaics of uneven class areas. Measured in
+        ``docs/quality.md``.
 
     Examples
     --------
@@ -65,16 +65,18 @@ class Ablation:
     seed_textures: bool = False
     scaled_head: bool = True
     normalized_cut: bool = True
-    overcluster: bool = False
-    context_merge: bool = False
+    overcluster: bool = True
+    context_merge: bool | None = None
 
     def __post_init__(self) -> None:
-        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut", "overcluster", "context_merge"):
+        for name in ("frontend", "seed_textures", "scaled_head", "normalized_cut", "overcluster"):
             object.__setattr__(self, name, bool(getattr(self, name)))
         if self.finetune_masks is not None:
             object.__setattr__(self, "finetune_masks", bool(self.finetune_masks))
         if self.context_merge and not self.overcluster:
-            raise InputError("context_merge merges the over-clustering: set overcluster=True with it.")
+            raise InputError("context_merge merges the over-clustering: leave overcluster on (True) with it.")
+        merge = self.overcluster if self.context_merge is None else bool(self.context_merge)
+        object.__setattr__(self, "context_merge", merge)
         object.__setattr__(self, "paper_loss", float(self.paper_loss))
 
 

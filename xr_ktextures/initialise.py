@@ -85,8 +85,8 @@ def initialise_masks(
     over : bool
         For a multi-scale head, cluster the chosen view into :data:`OVERCLUSTER` times
         ``k`` clusters, refine them over every radius and merge them to ``k`` by
-        :func:`ward_merge` before the refinement at ``k`` (an ablation, not the default:
-        ``docs/quality.md``).
+        ``merge`` before the refinement at ``k`` (the default's ablation switch
+        ``overcluster``; ``docs/quality.md``).
     merge : str
         How ``over`` merges: ``"ward"`` (:func:`ward_merge`) or ``"context"``
         (:func:`context_merge`, its window as wide as the regions of the chosen view's k

@@ -384,8 +384,8 @@ class KTexturesNet(keras.Model):
             **({"scales": list(scales)} if self.multiscale and scales != LEGACY_SCALES else {}),
             # written only when off (an ablation), so the default's config and model_id stay as before
             **({"normalized_cut": False} if not a.normalized_cut else {}),
-            **({"overcluster": True} if a.overcluster else {}),
-            **({"context_merge": True} if a.context_merge else {}),
+            **({"overcluster": False} if not a.overcluster else {}),
+            **({"context_merge": False} if a.overcluster and not a.context_merge else {}),
         }
 
     @classmethod

@@ -425,10 +425,10 @@ def normalized_cut(
 
 
 OVERCLUSTER = 2
-"""With the over-clustering ablation (``_ablation={"overcluster": True}``), the first
-clustering finds this many times k clusters in the chosen view; they are refined over
-every radius and merged to k by :func:`ward_merge` (measured, not adopted:
-``docs/quality.md``)."""
+"""The first clustering of the multi-scale head finds this many times k clusters in the
+chosen view; they are refined over every radius and merged to k by :func:`context_merge`
+(the default; ``_ablation={"overcluster": False}`` clusters into k, as before; measured
+in ``docs/quality.md``)."""
 
 
 def _centres(
@@ -649,8 +649,8 @@ def context_merge(
     join first, whatever their size, and where no pieces share their surroundings Ward's
     order stands. Parcels smaller than the window do share them, and there a 41 px window
     merged wrong classes: the fit's window (``radius``) is as wide as the regions of the
-    refined k-clustering (:func:`region_width`), at most the head's widest. An ablation
-    (``_ablation={"overcluster": True, "context_merge": True}``), measured in
+    refined k-clustering (:func:`region_width`), at most the head's widest. The default's
+    merge (``_ablation={"context_merge": False}``: :func:`ward_merge`), measured in
     ``docs/quality.md``.
 
     Parameters
