@@ -424,6 +424,9 @@ def test_the_wards_merge_and_the_k_clusters_ablations_are_written_only_when_on(p
     assert plain.network.get_config()["overcluster"] is False and "context_merge" not in plain.network.get_config()
     for model in (plain, over):
         assert KTexturesNet.from_config(model.network.get_config()).ablation == model.network.ablation
+    monkeypatch.setattr(initialise, "OVERCLUSTER_MAX", 5)  # a compute bound: 2k = 6 pieces are too many
+    KTextures(k=3, seed=0, _ablation=ward).fit(patches, steps=0, patch_size=32, verbose=0)
+    assert merges == [6]  # the k clusters, as with overcluster=False
 
 
 def test_the_default_merges_its_overclustering_by_the_surroundings(patches, monkeypatch) -> None:

@@ -16,6 +16,7 @@ from .cluster import POOL_LADDER, ViewChoice, choose_view, discriminative_kmeans
 from .refine import (
     MODE_RADIUS,
     OVERCLUSTER,
+    OVERCLUSTER_MAX,
     context_merge,
     multiscale_space,
     normalized_cut,
@@ -86,7 +87,8 @@ def initialise_masks(
         For a multi-scale head, cluster the chosen view into :data:`OVERCLUSTER` times
         ``k`` clusters, refine them over every radius and merge them to ``k`` by
         ``merge`` before the refinement at ``k`` (the default's ablation switch
-        ``overcluster``; ``docs/quality.md``).
+        ``overcluster``; ``docs/quality.md``), while that is at most
+        :data:`~xr_ktextures.refine.OVERCLUSTER_MAX` clusters.
     merge : str
         How ``over`` merges: ``"ward"`` (:func:`ward_merge`) or ``"context"``
         (:func:`context_merge`, its window as wide as the regions of the chosen view's k
@@ -141,7 +143,7 @@ def initialise_masks(
         scores, start = choice.scores, f"{choice.view}@{choice.pool}"
         if enc.scales:
             finer = None
-            if over:  # the same view, more clusters: merged back to k below
+            if over and OVERCLUSTER * k <= OVERCLUSTER_MAX:  # the same view, more clusters: merged to k below
                 same = [(choice.view, choice.pool)]
                 finer = choose_view(x, first, OVERCLUSTER * k, seed=seed, rounds=rounds, candidates=same)
             kernel, bias, labels = _refine_multiscale(

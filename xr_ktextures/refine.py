@@ -19,6 +19,7 @@ __all__ = [
     "CUT_STEPS",
     "MODE_RADIUS",
     "OVERCLUSTER",
+    "OVERCLUSTER_MAX",
     "context_merge",
     "multiscale_space",
     "normalized_cut",
@@ -428,7 +429,14 @@ OVERCLUSTER = 2
 """The first clustering of the multi-scale head finds this many times k clusters in the
 chosen view; they are refined over every radius and merged to k by :func:`context_merge`
 (the default; ``_ablation={"overcluster": False}`` clusters into k, as before; measured
-in ``docs/quality.md``)."""
+in ``docs/quality.md``), while ``OVERCLUSTER * k <= OVERCLUSTER_MAX``."""
+
+OVERCLUSTER_MAX = 64
+"""The most clusters the over-clustering makes; above (k > 32) the first clustering is
+into k, as before. A compute bound, not a quality setting: at k = 128 the 256 pieces'
+clustering, refinements and merge took the initialisation of a 512² fit from about a
+minute to 15 (on 2 shared cores), past the 3-minute goal at k = 128 (``docs/scaling.md``);
+every measured quality case has k <= 8."""
 
 
 def _centres(
