@@ -393,13 +393,17 @@ def test_gradient_descent_trains_the_initialised_mask_head_and_keeps_the_random_
 
 
 def test_the_normalised_cut_trains_the_initial_head_and_only_its_ablation_is_written(patches: np.ndarray) -> None:
-    plain = KTextures(k=3, seed=0, _ablation={"normalized_cut": False}).fit(patches, steps=0, patch_size=32, verbose=0)
-    cut = KTextures(k=3, seed=0).fit(patches, steps=0, patch_size=32, verbose=0)
+    # k clusters (no over-clustering): on these six small patches the merged start can
+    # leave a class too rare to show, where the view's head stays and nothing is cut
+    k_clusters = {"overcluster": False}
+    plain = KTextures(k=3, seed=0, _ablation={"normalized_cut": False, **k_clusters})
+    plain.fit(patches, steps=0, patch_size=32, verbose=0)
+    cut = KTextures(k=3, seed=0, _ablation=k_clusters).fit(patches, steps=0, patch_size=32, verbose=0)
     k0 = keras.ops.convert_to_numpy(plain.network.encoder.head.kernel)
     k1 = keras.ops.convert_to_numpy(cut.network.encoder.head.kernel)
     assert not np.allclose(k0, k1)  # gradient descent on the cut moved the refined head
     assert plain.network.get_config()["normalized_cut"] is False
-    assert "normalized_cut" not in cut.network.get_config()  # the default's config is as before
+    assert "normalized_cut" not in cut.network.get_config()  # the default's switch is not written
     assert KTexturesNet.from_config(plain.network.get_config()).ablation.normalized_cut is False
 
 

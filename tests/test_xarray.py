@@ -152,9 +152,14 @@ def test_fit_computes_only_the_sampled_chunks() -> None:
     chunks = ((1,) * 4, (4,), (64,) * 6, (64,) * 6)  # 144 chunks
     data = dsa.map_blocks(source, chunks=chunks, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32))
     cube = xr.DataArray(data, dims=("time", "band", "y", "x"), coords={"band": ["red", "green", "blue", "nir"]})
-    model = xk.fit(cube, k=2, n_chunks=3, steps=1, batch_size=2, patch_size=32, sample_size=32, verbose=0)
+    options = {"n_chunks": 3, "steps": 1, "batch_size": 2, "patch_size": 32, "sample_size": 32, "verbose": 0}
+    model = xk.fit(cube, k=2, _ablation={"context_merge": False}, **options)  # each window at its own date
     assert model.fitted
-    assert len(set(computed)) == 3, computed
+    assert len(set(computed)) == len(computed) == 3, computed
+    computed.clear()
+    xk.fit(cube, k=2, **options)  # the default: places at several dates, n_chunks // dates places
+    assert len(set(computed)) == len(computed) == 2, computed  # one place at two dates, of 144 chunks
+    assert len({c[2:] for c in computed}) == 1 and len({c[0] for c in computed}) == 2
 
 
 def test_a_window_no_larger_than_a_patch_gives_that_patch_once() -> None:
