@@ -12,13 +12,16 @@ minus the chunk sampling and the training, so one run takes seconds instead of a
    applied to every pixel;
 3. ``refine.spatial_refine`` in the space of ``refine.multiscale_space`` (the multi-scale
    head's fit), vote radius 4 on the half-resolution grid (the library's 8 px); with
-   ``--overcluster 2`` (the ablation ``overcluster``, not the default) the chosen view
+   ``--overcluster 2 --merge context`` (the library's default since 0.2.0; the harness's
+   own default stays one cluster per class, so its older sums reproduce) the chosen view
    is first clustered into 2k clusters, refined the same way at 2k and merged to k by
    ``refine.ward_merge`` (``--merge context``: by ``refine.context_merge``, its window
    as wide as the regions of the chosen view's k clusters refined, ``refine.region_width``,
    at most radius 10 on the half-resolution grid, the head's widest, as the library does;
    ``--merge-radius widest``: always 10; the window spans both dates of a two-date mosaic
-   at each place);
+   at each place; ``--finer-view both``: where the chosen view is the bands alone at a
+   radius that also has texture maps, the 2k clusters are drawn in the bands and texture
+   maps together, the ablation of *Where mixed8 fails* in ``docs/quality.md``);
 4. gradient descent of that head on ``refine.normalized_cut`` (same radius, neighbours
    weighed by the similarity of their bands, as the library does; ``--every-neighbour``:
    every neighbour alike, the ablation that erased thin roads).
@@ -46,6 +49,7 @@ Usage (from the project root; needs ``pip install -e ".[bench]"``)::
     python benchmarks/init_prototype.py --every-neighbour  # the cut without colour weights
     python benchmarks/init_prototype.py --overcluster 2    # 2k clusters first, merged to k (an ablation)
     python benchmarks/init_prototype.py --overcluster 2 --merge context   # merged by their surroundings
+    python benchmarks/init_prototype.py --overcluster 2 --merge context --finer-view both --draws 0 1 2
 """
 
 from __future__ import annotations
@@ -101,10 +105,11 @@ def run(
     over: int = 1,
     merge: str = "ward",
     merge_radius: str = "regions",
+    finer_view: str = "chosen",
 ) -> tuple[float, float, float, str]:
     from sklearn.metrics import adjusted_rand_score
 
-    from xr_ktextures.cluster import POOL_LADDER, choose_view
+    from xr_ktextures.cluster import POOL_LADDER, TEXTURE_POOLS, choose_view
     from xr_ktextures.refine import (
         context_merge,
         multiscale_space,
@@ -131,7 +136,10 @@ def run(
     spaces = multiscale_space({r: flat[r][sample] for r in RADII}, first)
     feats = np.concatenate([flat[r] @ m + o for r, (m, o) in spaces.items()], 1).reshape(1, h, w, -1)
     if over > 1:  # the chosen view in over x k clusters, refined over every radius, merged to k
-        finer = choose_view(pooled, first, over * k, seed=0, candidates=[(choice.view, choice.pool)])
+        view = (choice.view, choice.pool)
+        if finer_view == "both" and choice.view == "colour" and choice.pool in TEXTURE_POOLS:
+            view = ("both", choice.pool)  # the bands cannot split classes that differ only in texture
+        finer = choose_view(pooled, first, over * k, seed=0, candidates=[view])
         many = (flat[choice.pool] @ finer.kernel + finer.bias).argmax(1).reshape(1, h, w)
         _, _, many, _ = spatial_refine(feats, many, over * k, radius=4, seed=0)
         if merge == "context":  # (1, dates, h, w / dates): the window spans every date at a place
@@ -176,6 +184,13 @@ def main() -> None:
         help="--merge context's window: as wide as the refined k classes' regions, at most the head's widest "
         "(the library's), always the head's widest (20 px), or the chosen view's radius",
     )
+    ap.add_argument(
+        "--finer-view",
+        choices=["chosen", "both"],
+        default="chosen",
+        help="--overcluster's view: the chosen one (the library's), or the bands and texture maps together "
+        "where the chosen view is the bands alone at a radius with texture maps (an ablation)",
+    )
     args = ap.parse_args()
     mosaic = load_mosaic(args.mosaic)
     if args.uneven:  # every family's layout goes through this module-level function
@@ -193,7 +208,15 @@ def main() -> None:
                 t0 = time.perf_counter()
                 edges = not args.every_neighbour
                 first, refined, cut, view = run(
-                    mosaic, family, layout, draw, edges, args.overcluster, args.merge, args.merge_radius
+                    mosaic,
+                    family,
+                    layout,
+                    draw,
+                    edges,
+                    args.overcluster,
+                    args.merge,
+                    args.merge_radius,
+                    args.finer_view,
                 )
                 total += (refined, cut)
                 print(
