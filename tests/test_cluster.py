@@ -232,6 +232,23 @@ def test_edge_weights_tie_a_pixel_to_neighbours_of_its_colour_only() -> None:
     np.testing.assert_allclose(weights[(2, 2)][0, 3, 3], weights[(-2, -2)][0, 5, 5])  # symmetric pairs
 
 
+def test_the_threaded_neighbour_sum_is_the_single_pass_to_the_bit(monkeypatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xr_ktextures import refine
+
+    rng = np.random.default_rng(0)
+    weights = refine._edge_weights(rng.normal(0, 1, (2, 15, 17, 2)).astype(np.float32), 3)
+    p = rng.random((7, 2, 15, 17), dtype=np.float32)
+    single = refine._neighbour_sum(p, weights)
+    # the direct sum, offset by offset, for one pixel of class 3
+    want = sum(wt[1, 6, 8] * p[3, 1, 6 + dy, 8 + dx] for (dy, dx), wt in weights.items())
+    np.testing.assert_allclose(single[3, 1, 6, 8], want, rtol=1e-5)
+    monkeypatch.setattr(refine, "_BLOCK_BYTES", 2 * p[0].nbytes)  # blocks of 2 classes: 4 blocks, the last of 1
+    with ThreadPoolExecutor(2) as pool:
+        assert np.array_equal(refine._neighbour_sum(p, weights, pool), single)
+
+
 @pytest.mark.parametrize("edges", [0, 1])
 def test_refinement_and_cut_do_not_read_the_gaps(edges: int) -> None:
     # the gaps' features are made up (filled pixels): whatever they hold, the refined and
