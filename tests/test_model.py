@@ -5,6 +5,7 @@ Backend-agnostic: CI runs this file under TensorFlow and again under JAX.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -455,7 +456,8 @@ def test_the_default_merges_its_overclustering_by_the_surroundings(patches, monk
     config = model.network.get_config()
     assert "context_merge" not in config and "overcluster" not in config  # the default's config is as before
     ablation = KTexturesNet.from_config(config).ablation
-    assert ablation.context_merge is True and ablation.overcluster is True
+    assert ablation.context_merge is None and ablation.merges_by_context and ablation.overcluster is True
+    assert not dataclasses.replace(ablation, overcluster=False).merges_by_context  # None follows overcluster
     with pytest.raises(InputError, match="leave overcluster on"):
         KTextures(k=3, _ablation={"overcluster": False, "context_merge": True})
 

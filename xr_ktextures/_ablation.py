@@ -73,11 +73,26 @@ class Ablation:
             object.__setattr__(self, name, bool(getattr(self, name)))
         if self.finetune_masks is not None:
             object.__setattr__(self, "finetune_masks", bool(self.finetune_masks))
+        if self.context_merge is not None:
+            object.__setattr__(self, "context_merge", bool(self.context_merge))
         if self.context_merge and not self.overcluster:
             raise InputError("context_merge merges the over-clustering: leave overcluster on (True) with it.")
-        merge = self.overcluster if self.context_merge is None else bool(self.context_merge)
-        object.__setattr__(self, "context_merge", merge)
         object.__setattr__(self, "paper_loss", float(self.paper_loss))
+
+    @property
+    def merges_by_context(self) -> bool:
+        """Whether the over-clustering is merged by :func:`~xr_ktextures.refine.context_merge`.
+
+        ``context_merge`` as given (None: the same as ``overcluster``), so that
+        ``dataclasses.replace(Ablation(), overcluster=False)`` stays valid.
+
+        Examples
+        --------
+        >>> import dataclasses
+        >>> Ablation().merges_by_context, dataclasses.replace(Ablation(), overcluster=False).merges_by_context
+        (True, False)
+        """
+        return self.overcluster if self.context_merge is None else self.context_merge
 
 
 def as_ablation(value: Any) -> Ablation:

@@ -151,7 +151,7 @@ def fit(
             min_size=patch_size,
             seed=seed,
             # the context merge sees a place's looks on several dates side by side
-            dates_together=bool(model.network.ablation.context_merge),
+            dates_together=model.network.ablation.merges_by_context,
         )
         log_timing("sample", t0)
         logger.info(

@@ -385,7 +385,7 @@ class KTexturesNet(keras.Model):
             # written only when off (an ablation), so the default's config and model_id stay as before
             **({"normalized_cut": False} if not a.normalized_cut else {}),
             **({"overcluster": False} if not a.overcluster else {}),
-            **({"context_merge": False} if a.overcluster and not a.context_merge else {}),
+            **({"context_merge": False} if a.overcluster and not a.merges_by_context else {}),
         }
 
     @classmethod

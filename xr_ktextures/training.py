@@ -78,7 +78,7 @@ def train(
                 auto_context=net.auto_context,
                 cut=ablation.normalized_cut,
                 over=ablation.overcluster,
-                merge="context" if ablation.context_merge else "ward",
+                merge="context" if ablation.merges_by_context else "ward",
                 valid=~gaps if gaps.any() else None,
                 dates=dates,
             )
