@@ -254,8 +254,8 @@ def _neighbour_sum(
     With ``pool``, the classes go in blocks of about :data:`_BLOCK_BYTES` to its threads:
     each class's sum is computed alone and in the same order, so the result is the same to
     the bit; a block stays in the core's cache across the offsets, and numpy's ufuncs
-    release the GIL. At k = 16 on the shipped sample's maps this was 2-2.5x faster on 2
-    cores than one pass over all the classes (``docs/scaling.md``).
+    release the GIL. On 2 cores the whole cut of a fit of the shipped sample was 1.25x
+    faster at k = 16 and as fast at k = 5 (``docs/scaling.md``).
     """
     if pool is None or len(p) < 2:
         return _neighbour_sum_block(p, weights)
