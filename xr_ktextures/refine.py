@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 
 import numpy as np
 
@@ -417,15 +416,15 @@ def normalized_cut(
             valid = valid[:, y0 : y0 + side, x0 : x0 + side]
         n, h, w, d = features.shape
     zt = np.ascontiguousarray(features.reshape(-1, d).T, dtype=np.float32)
-    stack = ExitStack()  # holds the neighbour sums' threads until the steps are done
+    # most of a step with edges: the threads' blocks of classes give the same sums (see
+    # _neighbour_sum); a pool's threads start at its first task, so the other cuts start none
+    threads = ThreadPoolExecutor(max(1, min(k, os.cpu_count() or 1)))
     if edges:
         colour = features[..., :edges]
         if valid is not None:  # a pair with a gap pixel reaches outside the data: weight 0
             colour = np.where(valid[..., None], colour, np.nan)
         weights = _edge_weights(colour, radius)
         total = float(sum(wt.sum(dtype=np.float64) for wt in weights.values()))
-        # most of a step: the threads' blocks of classes give the same sums (see _neighbour_sum)
-        threads = stack.enter_context(ThreadPoolExecutor(max(1, min(k, os.cpu_count() or 1))))
 
         def neighbours(p: np.ndarray) -> np.ndarray:
             return _neighbour_sum(p, weights, threads)
@@ -446,7 +445,7 @@ def normalized_cut(
     second = [np.zeros_like(a) for a in params]
     losses = []
     # Adam by hand: two arrays, a few lines, and no framework's optimiser state to manage
-    with stack:
+    with threads:
         for t in range(1, steps + 1):
             loss, *grads = _cut_loss_grad(zt, (n, h, w), params[0], params[1], neighbours, total)
             losses.append(loss)
