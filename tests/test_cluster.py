@@ -181,6 +181,26 @@ def test_spatial_refinement_cleans_noisy_labels_and_keeps_every_class() -> None:
         spatial_refine(f, np.zeros_like(truth), 3, radius=3)
 
 
+def test_a_class_of_scattered_pixels_neither_stops_the_refinement_nor_is_lost() -> None:
+    from xr_ktextures.refine import spatial_refine
+
+    rng = np.random.default_rng(1)
+    halves = (np.arange(60)[None, None, :] >= 30).repeat(60, 1).astype(int)  # (1, 60, 60)
+    dots = np.zeros(halves.shape, bool)
+    dots[:, 3::10, 3::10] = True  # isolated pixels: outvoted by their neighbours everywhere
+    truth = np.where(dots, 2, halves)
+    f = rng.normal(0, 1, (1, 60, 60, 4))
+    f[..., 0] += 4.0 * (truth == 1)
+    f[..., 1] += 6.0 * (truth == 2)
+    noisy = np.where(~dots & (rng.random(truth.shape) < 0.3), 1 - halves, truth)
+    _, _, lab, rounds = spatial_refine(f, noisy, 3, radius=3, seed=0)
+    # before, the round that would leave class 2 out of the fit was never run (rounds == 0,
+    # the noisy labels kept)
+    assert rounds >= 1
+    assert (lab[dots] == 2).all() and set(np.unique(lab)) == {0, 1, 2}
+    assert (lab == truth).mean() > (noisy == truth).mean() + 0.1
+
+
 @pytest.mark.parametrize("edges", [False, True])
 def test_normalized_cut_gradient_matches_finite_differences(edges: bool) -> None:
     from xr_ktextures.refine import _box, _cut_loss_grad, _edge_weights, _neighbour_sum

@@ -111,7 +111,8 @@ def spatial_refine(
     relabels every pixel. Pixels outvoted by their neighbours are left out of the fit,
     not relabelled: a small object keeps its own class when its own features say so
     (relabelling them to the majority erased parcels smaller than the window:
-    ``docs/quality.md``). The classifier learns which radius and which features tell the classes apart,
+    ``docs/quality.md``). A class outvoted at every one of its pixels keeps all of them as
+    its targets, so it stays in the fit. The classifier learns which radius and which features tell the classes apart,
     including the fine ones that place a boundary where it is; the result is one linear
     map of the features, so the model's multi-scale head holds it exactly.
 
@@ -189,7 +190,15 @@ def spatial_refine(
     done = 0
     while done < rounds:
         majority = _majority(labels, k, radius, valid)
-        new_head = fit(majority, (majority == labels) & on)
+        keep = (majority == labels) & on
+        # a class outvoted at every one of its pixels (scattered pixels, no region of its
+        # own) keeps them as its targets: left out, it would drop from the fit, and the
+        # refinement stopped there (at k >= 32 on the shipped sample, before its first round)
+        alone = np.bincount(labels[keep], minlength=k)[:k] == 0
+        if alone.any():
+            stray = alone[labels] & on
+            majority, keep = np.where(stray, labels, majority), keep | stray
+        new_head = fit(majority, keep)
         if new_head is None:
             break
         new = (flat @ new_head[0] + new_head[1]).argmax(1).reshape(labels.shape)
