@@ -194,7 +194,7 @@ def spatial_refine(
         # a class outvoted at every one of its pixels (scattered pixels, no region of its
         # own) keeps them as its targets: left out, it would drop from the fit, and the
         # refinement stopped there (at k >= 32 on the shipped sample, before its first round)
-        alone = np.bincount(labels[keep], minlength=k)[:k] == 0
+        alone = np.bincount(labels[keep], minlength=k) == 0
         if alone.any():
             stray = alone[labels] & on
             majority, keep = np.where(stray, labels, majority), keep | stray
