@@ -112,9 +112,10 @@ def spatial_refine(
     not relabelled: a small object keeps its own class when its own features say so
     (relabelling them to the majority erased parcels smaller than the window:
     ``docs/quality.md``). A class outvoted at every one of its pixels keeps all of them as
-    its targets, so it stays in the fit. The classifier learns which radius and which features tell the classes apart,
-    including the fine ones that place a boundary where it is; the result is one linear
-    map of the features, so the model's multi-scale head holds it exactly.
+    its targets, so it stays in the fit. The classifier learns which radius and which
+    features tell the classes apart, including the fine ones that place a boundary where
+    it is; the result is one linear map of the features, so the model's multi-scale head
+    holds it exactly.
 
     Parameters
     ----------
